@@ -1,0 +1,1 @@
+"""The steps of the conda release workflow; `dodo.py` declares them as doit tasks."""

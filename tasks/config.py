@@ -1,0 +1,202 @@
+"""One typed, validated configuration: `recipe/release.toml`, overridden by doit variables.
+
+Only this module reads settings (the file and the environment); every other module receives a
+`Config`.  Each validator is a small pure function that raises `UserError` with the fix.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import re
+import tomllib
+from pathlib import Path
+from typing import Any, Mapping
+
+from . import subdirs
+from .errors import UserError
+
+FORMATS = ("tar.bz2", "conda")
+TARGETS = ("local", "anaconda", "quetz")
+ENGINES = ("auto", "embedded", "conda")
+SKELETONS = ("grayskull", "conda")
+CONVERTERS = ("in-house", "conda")
+
+_NAME = re.compile(r"^[a-z0-9][a-z0-9._-]*$")
+_VERSION = re.compile(r"^[0-9]+(\.[0-9]+)*([._-]?[a-z0-9]+)*$", re.IGNORECASE)
+_PYTHON = re.compile(r"^3\.([0-9]{1,2})$")
+_OWNER = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
+
+
+@dataclasses.dataclass(frozen=True)
+class Config:
+    """Everything a release depends on; defaults reproduce the btrdb walkthrough."""
+
+    package: str = "btrdb"
+    version: str = "5.2.2"
+    source: str = "pypi"
+    pythons: tuple[str, ...] = ("3.6", "3.7")
+    platforms: tuple[str, ...] = subdirs.WALKTHROUGH
+    format: str = "tar.bz2"
+    target: str = "local"
+    owner: str = "pingthings"
+    labels: tuple[str, ...] = ("main",)
+    maintainer: str = "looselycoupled"
+    build_number: int = 0
+    noarch: bool = False
+    build_dir: Path = Path("build")
+    engine: str = "auto"
+    skeleton: str = "grayskull"
+    converter: str = "in-house"
+    force: bool = False
+    channel: str = ""
+    quetz_url: str = ""
+
+    @property
+    def local_source(self) -> Path | None:
+        """The local checkout to release, or None when the sdist comes from PyPI."""
+        return None if self.source == "pypi" else Path(self.source)
+
+    def subset(self, *names: str) -> dict[str, Any]:
+        """The named settings as plain data, for doit's `config_changed`."""
+        return {name: _plain(getattr(self, name)) for name in names}
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, Path):
+        return str(value)
+    if isinstance(value, tuple):
+        return list(value)
+    return value
+
+
+# Setting name as typed (file key or doit variable) -> dataclass field.
+_ALIASES = {
+    "build-dir": "build_dir", "build-number": "build_number", "quetz-url": "quetz_url",
+    "label": "labels", "python": "pythons", "platform": "platforms",
+}
+_FIELDS = {field.name: field for field in dataclasses.fields(Config)}
+
+
+def load(root: Path, overrides: Mapping[str, str]) -> Config:
+    """Read `recipe/release.toml` under root, apply command-line overrides, validate."""
+    raw: dict[str, Any] = dict(_read_file(root / "recipe" / "release.toml"))
+    raw.update(overrides)
+    values: dict[str, Any] = {}
+    for key, value in raw.items():
+        name = _ALIASES.get(key, key.replace("-", "_"))
+        if name not in _FIELDS:
+            known = ", ".join(sorted(k.replace("_", "-") for k in _FIELDS))
+            raise UserError(f"unknown setting '{key}': use one of {known}")
+        values[name] = _coerce(name, value)
+    config = Config(**values)
+    if not config.build_dir.is_absolute():
+        config = dataclasses.replace(config, build_dir=root / config.build_dir)
+    if config.local_source is not None and not config.local_source.is_absolute():
+        config = dataclasses.replace(config, source=str((root / config.local_source).resolve()))
+    validate(config)
+    return config
+
+
+def _read_file(path: Path) -> Mapping[str, Any]:
+    if not path.exists():
+        return {}
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except tomllib.TOMLDecodeError as err:
+        raise UserError(f"{path} is not valid TOML ({err}): fix the file") from None
+    return data.get("release", data)
+
+
+def _coerce(name: str, value: Any) -> Any:
+    """Turn a TOML value or a command-line string into the field's type."""
+    kind = _FIELDS[name].type
+    if "tuple" in str(kind):
+        items = value.split(",") if isinstance(value, str) else list(value)
+        items = [str(item).strip() for item in items if str(item).strip()]
+        if name == "platforms" and items == ["all"]:
+            return subdirs.ALL
+        return tuple(dict.fromkeys(items))
+    if kind in ("int", int):
+        return _to_int(name, value)
+    if kind in ("bool", bool):
+        return _to_bool(name, value)
+    if "Path" in str(kind):
+        return Path(str(value))
+    return str(value).strip()
+
+
+def _to_int(name: str, value: Any) -> int:
+    try:
+        number = int(value)
+    except (TypeError, ValueError):
+        raise UserError(f"{name.replace('_', '-')}={value!r} is not a whole number: give e.g. 0") from None
+    if number < 0:
+        raise UserError(f"{name.replace('_', '-')}={number} is negative: give 0 or more")
+    return number
+
+
+def _to_bool(name: str, value: Any) -> bool:
+    if isinstance(value, bool):
+        return value
+    text = str(value).strip().lower()
+    if text in ("1", "true", "yes", "on"):
+        return True
+    if text in ("0", "false", "no", "off"):
+        return False
+    raise UserError(f"{name.replace('_', '-')}={value!r} is not true or false: give true or false")
+
+
+def validate(config: Config) -> None:
+    """Check every setting; the first problem found raises a UserError naming its fix."""
+    check_package(config.package)
+    check_version(config.version)
+    for python in config.pythons or ("",):
+        check_python(python)
+    for subdir in config.platforms or ("",):
+        check_platform(subdir)
+    _check_choice("format", config.format, FORMATS)
+    _check_choice("target", config.target, TARGETS)
+    _check_choice("engine", config.engine, ENGINES)
+    _check_choice("skeleton", config.skeleton, SKELETONS)
+    _check_choice("converter", config.converter, CONVERTERS)
+    if not _OWNER.match(config.owner):
+        raise UserError(f"owner={config.owner!r} is not an anaconda.org user or organisation name")
+    for label in config.labels or ("",):
+        if not _OWNER.match(label):
+            raise UserError(f"label={label!r} is not a valid channel label: use letters, digits, . _ -")
+    if config.local_source is not None and not (config.local_source / "setup.py").exists() \
+            and not (config.local_source / "pyproject.toml").exists():
+        raise UserError(
+            f"source={config.source} is not a Python project (no setup.py or pyproject.toml): "
+            "give the path of a checkout, or source=pypi"
+        )
+    if config.target == "quetz" and not (config.quetz_url and config.channel):
+        raise UserError("target=quetz needs quetz-url=URL and channel=NAME")
+
+
+def check_package(name: str) -> None:
+    if not _NAME.match(name):
+        raise UserError(f"package={name!r} is not a valid package name: use lower-case letters, digits, . _ -")
+
+
+def check_version(version: str) -> None:
+    if not _VERSION.match(version):
+        raise UserError(f"version={version!r} is not a version number: give e.g. 5.2.2")
+
+
+def check_python(python: str) -> None:
+    match = _PYTHON.match(python)
+    if not match:
+        raise UserError(f"python version {python!r} is malformed: give MAJOR.MINOR, e.g. pythons=3.6,3.7")
+    if not 6 <= int(match.group(1)) <= 14:
+        raise UserError(f"python {python} is not supported: give a version from 3.6 to 3.14")
+
+
+def check_platform(subdir: str) -> None:
+    if subdir not in subdirs.ALL:
+        raise UserError(f"unknown platform {subdir!r}: use 'all' or some of {', '.join(subdirs.ALL)}")
+
+
+def _check_choice(name: str, value: str, choices: tuple[str, ...]) -> None:
+    if value not in choices:
+        raise UserError(f"{name}={value!r} is not known: use one of {', '.join(choices)}")

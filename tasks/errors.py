@@ -1,0 +1,26 @@
+"""The one exception a user can cause, and how it reaches the terminal."""
+
+from __future__ import annotations
+
+import functools
+from typing import Any, Callable
+
+from doit.exceptions import TaskFailed
+
+
+class UserError(Exception):
+    """A problem the user can fix: the message names the problem and the fix, in one line."""
+
+
+def one_line(action: Callable[..., Any]) -> Callable[..., Any]:
+    """Wrap a doit python-action so a UserError ends the task with its one-line message."""
+
+    @functools.wraps(action)
+    def run(*args: Any, **kwargs: Any) -> Any:
+        try:
+            result = action(*args, **kwargs)
+        except UserError as err:
+            return TaskFailed(str(err))
+        return None if result is None or result is True else result
+
+    return run

@@ -1,0 +1,133 @@
+"""Every path and artifact file name of a release; nothing else builds paths.
+
+Pure: computed from a `Config`, touching no file.  Imported as `P` by convention.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+
+from .config import Config
+
+ROOT = Path(__file__).resolve().parent.parent
+RECIPE = ROOT / "recipe"
+PATCH = RECIPE / "patch.yaml"
+CONFIG_FILE = RECIPE / "release.toml"
+BUILD_CONFIG = RECIPE / "conda_build_config.yaml"
+DOIT_DB = ".doit.db"
+
+
+def pytag(python: str) -> str:
+    """`3.6` -> `py36`, as conda-build writes it in build strings."""
+    return "py" + python.replace(".", "")
+
+
+def build_string(python: str | None, number: int) -> str:
+    """conda-build's build string for a pure-Python package: `py36_0`, or `py_0` when noarch."""
+    return f"{pytag(python)}_{number}" if python else f"py_{number}"
+
+
+@dataclasses.dataclass(frozen=True)
+class Paths:
+    """The layout of one build folder."""
+
+    build: Path
+
+    @property
+    def downloads(self) -> Path:
+        """sdists fetched by pip; kept by `doit clean` so a clean release needs no network."""
+        return self.build / "downloads"
+
+    @property
+    def work(self) -> Path:
+        return self.build / "work"
+
+    @property
+    def source_root(self) -> Path:
+        return self.work / "source"
+
+    @property
+    def skeleton(self) -> Path:
+        return self.work / "skeleton" / "meta.yaml"
+
+    @property
+    def recipe_dir(self) -> Path:
+        return self.work / "recipe"
+
+    @property
+    def meta(self) -> Path:
+        return self.recipe_dir / "meta.yaml"
+
+    @property
+    def wheel_dir(self) -> Path:
+        return self.work / "wheel"
+
+    def stage(self, python: str | None) -> Path:
+        return self.work / "stage" / (pytag(python) if python else "noarch")
+
+    @property
+    def stubs(self) -> Path:
+        """A throw-away channel of stand-in `python` and dependency packages for `verify`."""
+        return self.work / "stubs"
+
+    @property
+    def conda_bld(self) -> Path:
+        return self.build / "conda-bld"
+
+    @property
+    def platform_builds(self) -> Path:
+        return self.build / "platform-builds"
+
+    @property
+    def channel(self) -> Path:
+        return self.build / "channel"
+
+    @property
+    def stamps(self) -> Path:
+        """Upload and verify stamps; kept by `doit clean`: they record what a server holds."""
+        return self.build / "stamps"
+
+    @property
+    def manifest(self) -> Path:
+        return self.build / "release.json"
+
+    @property
+    def lock(self) -> Path:
+        return self.build / ".lock"
+
+    def cleaned(self) -> tuple[Path, ...]:
+        """What `doit clean` removes: the build outputs, never stamps, downloads or the channel."""
+        return (self.conda_bld, self.platform_builds, self.work)
+
+
+@dataclasses.dataclass(frozen=True)
+class Artifact:
+    """One package file the release publishes."""
+
+    subdir: str
+    filename: str
+    path: Path
+    python: str | None
+
+    @property
+    def key(self) -> str:
+        """The name doit shows: `linux-64/btrdb-5.2.2-py36_0.tar.bz2`."""
+        return f"{self.subdir}/{self.filename}"
+
+
+def paths(config: Config) -> Paths:
+    return Paths(config.build_dir)
+
+
+def filename(config: Config, python: str | None) -> str:
+    build = build_string(python, config.build_number)
+    return f"{config.package}-{config.version}-{build}.{config.format}"
+
+
+def stamp(config: Config, artifact: Artifact) -> Path:
+    return paths(config).stamps / config.target / artifact.subdir / f"{artifact.filename}.json"
+
+
+def verify_stamp(config: Config) -> Path:
+    return paths(config).stamps / f"verify-{config.target}.json"
