@@ -50,6 +50,8 @@ class Config:
     force: bool = False
     channel: str = ""
     quetz_url: str = ""
+    # Known sdist hashes, file name -> sha256: a download that differs is refused.
+    sha256: dict[str, str] = dataclasses.field(default_factory=dict)
 
     @property
     def local_source(self) -> Path | None:
@@ -120,6 +122,10 @@ def _coerce(name: str, value: Any) -> Any:
         return _to_int(name, value)
     if kind in ("bool", bool):
         return _to_bool(name, value)
+    if "dict" in str(kind):
+        if not isinstance(value, dict) or not all(isinstance(v, str) for v in value.values()):
+            raise UserError(f"{name} must be a table of file name = \"hex digest\" in recipe/release.toml")
+        return dict(value)
     if "Path" in str(kind):
         return Path(str(value))
     return str(value).strip()

@@ -48,6 +48,15 @@ class Paths:
         return self.work / "source"
 
     @property
+    def source_record(self) -> Path:
+        """Where the source came from (and the sdist's sha256): the `source` task's target."""
+        return self.source_root / "source.json"
+
+    @property
+    def source_tree(self) -> Path:
+        return self.source_root / "tree"
+
+    @property
     def skeleton(self) -> Path:
         return self.work / "skeleton" / "meta.yaml"
 

@@ -1,0 +1,130 @@
+"""`wheel` and `build:<python>`: the embedded engine's conda-build.
+
+conda-build runs the recipe's `pip install .` into a host prefix and packs what landed there.
+The embedded engine does the same in two steps: pip builds one wheel from the source (pure
+Python, so one serves every Python version), then each build installs it into a staging prefix
+laid out for its Python (`lib/pythonX.Y/site-packages`, entry points in `bin/` with conda's
+prefix placeholder in the shebang) and py-rattler-build's `assemble_package` packs it.
+"""
+
+from __future__ import annotations
+
+import datetime
+import json
+import tempfile
+from pathlib import Path
+
+from . import archive, fsio, render
+from . import project as P
+from .config import Config
+from .errors import UserError
+from .runner import Runner, pip, run
+
+# conda's classic prefix placeholder: conda and rattler replace it with the install prefix.
+PLACEHOLDER = "/opt/anaconda1anaconda2anaconda3"
+
+
+def wheel(config: Config, runner: Runner = run) -> None:
+    """`pip wheel --no-deps` of the source tree, the pipeline's own pip and setuptools."""
+    paths = P.paths(config)
+    record = paths.wheel_dir / "wheel.json"
+    record.unlink(missing_ok=True)
+    out = fsio.fresh_dir(paths.wheel_dir / "dist")
+    argv = pip("wheel", "--no-deps", "--wheel-dir", str(out), *_isolation(paths.source_tree),
+               str(paths.source_tree))
+    result = runner(argv)
+    wheels = sorted(out.glob("*.whl"))
+    if result.returncode != 0 or len(wheels) != 1:
+        tail = (result.stderr.strip().splitlines() or ["no output"])[-1]
+        raise UserError(f"pip could not build a wheel of {config.package} ({tail.strip()}): "
+                        "check that the source builds with `pip wheel .`")
+    if not wheels[0].name.endswith("-none-any.whl"):
+        raise UserError(f"{wheels[0].name} holds compiled code: the embedded engine builds pure-Python "
+                        "packages only; use engine=conda")
+    fsio.write_json(record, {"wheel": wheels[0].name})
+
+
+def _isolation(tree: Path) -> list[str]:
+    """Build with the pipeline's setuptools (as conda recipes do with --no-build-isolation),
+    unless the project names another build backend, which pip must then fetch."""
+    pyproject = tree / "pyproject.toml"
+    if pyproject.exists() and "build-backend" in pyproject.read_text(encoding="utf-8", errors="replace"):
+        backend = pyproject.read_text(encoding="utf-8", errors="replace")
+        if "setuptools.build_meta" not in backend:
+            return []
+    return ["--no-build-isolation"]
+
+
+def build(config: Config, python: str | None, subdir: str, output: Path) -> None:
+    """Render the recipe for `python`, install the wheel into a staging prefix, pack it."""
+    paths = P.paths(config)
+    meta = render.render(paths.meta.read_text(encoding="utf-8"), python, subdir)
+    _check_pure(meta)
+    wheel_file = paths.wheel_dir / "dist" / json.loads((paths.wheel_dir / "wheel.json").read_text())["wheel"]
+    stage = fsio.fresh_dir(paths.stage(python))
+    _install(wheel_file, stage, python)
+    _pack(config, meta, python, subdir, stage, output)
+
+
+def _check_pure(meta: render.Rendered) -> None:
+    if meta.script and "pip install" not in meta.script:
+        raise UserError(f"the recipe's build script {meta.script!r} is not a `pip install .`: "
+                        "the embedded engine runs only those; use engine=conda")
+
+
+def site_packages(python: str | None) -> str:
+    return f"lib/python{python}/site-packages" if python else "site-packages"
+
+
+def _install(wheel_file: Path, stage: Path, python: str | None) -> None:
+    # Imported here: only build actions need the installer.
+    from installer import install
+    from installer.destinations import SchemeDictionaryDestination
+    from installer.sources import WheelFile
+
+    lib = str(stage / site_packages(python))
+    scheme = {"purelib": lib, "platlib": lib, "scripts": str(stage / ("bin" if python else "python-scripts")),
+              "headers": str(stage / "include"), "data": str(stage)}
+    destination = SchemeDictionaryDestination(scheme, interpreter=f"{PLACEHOLDER}/bin/python",
+                                              script_kind="posix")
+    with WheelFile.open(wheel_file) as source:
+        install(source, destination, additional_metadata={"INSTALLER": b"conda\n"})
+
+
+def depends(meta: render.Rendered, python: str | None) -> list[str]:
+    """Run requirements, with `python` pinned to the build's minor version as conda-build does."""
+    others = [spec for spec in meta.run if _name(spec) != "python"]
+    if python is None:
+        return [spec for spec in meta.run if _name(spec) == "python"] + others
+    major, minor = python.split(".")
+    return [f"python >={python},<{major}.{int(minor) + 1}.0a0", *others]
+
+
+def _name(spec: str) -> str:
+    return spec.split()[0].split("=")[0].split("<")[0].split(">")[0].lower()
+
+
+def _pack(config: Config, meta: render.Rendered, python: str | None, subdir: str, stage: Path,
+          output: Path) -> None:
+    from rattler_build import ArchiveType, RattlerBuildError, assemble_package
+
+    paths = P.paths(config)
+    epoch = json.loads(paths.source_record.read_text())["epoch"]
+    about = meta.about
+    with tempfile.TemporaryDirectory(prefix="pack-", dir=paths.work) as tmp:
+        try:
+            packed = assemble_package(
+                meta.name, meta.version, subdir, P.build_string(python, meta.build_number), tmp,
+                files_dir=stage, depends=depends(meta, python), build_number=meta.build_number,
+                noarch="python" if python is None else None,
+                homepage=about.get("home") or None, license=about.get("license") or None,
+                license_family=about.get("license_family") or None,
+                summary=about.get("summary") or None, description=about.get("description") or None,
+                recipe_dir=paths.recipe_dir, archive_type=ArchiveType.TarBz2, compression_level=1,
+                timestamp=datetime.datetime.fromtimestamp(epoch, datetime.timezone.utc),
+            )
+        except RattlerBuildError as err:
+            raise UserError(f"could not assemble {meta.name} for {subdir} ({err}): check the recipe") from None
+        # assemble_package records no prefix placeholders and writes no info/files or
+        # info/has_prefix: complete the metadata from the bytes, and write the final format.
+        archive.finish(Path(packed.path), output, placeholder=PLACEHOLDER)

@@ -1,0 +1,32 @@
+"""`manifest`: build/release.json, what the release published where; and `doit clean`."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from typing import Sequence
+
+from . import fsio
+from . import project as P
+from .config import Config
+
+
+def write(config: Config, published: Sequence[P.Artifact]) -> None:
+    """Collect the upload stamps (each one what the target confirmed) into one JSON file."""
+    entries = [json.loads(P.stamp(config, artifact).read_text()) for artifact in published]
+    fsio.write_json(P.paths(config).manifest, {
+        "package": config.package, "version": config.version, "target": config.target,
+        "owner": config.owner, "labels": list(config.labels), "files": entries,
+    })
+
+
+def clean(config: Config) -> None:
+    """Remove the build outputs (conda-bld, platform-builds, work), as `conda build purge` does.
+
+    Stamps, downloads and the channel stay: they record what was published, and rebuilt
+    packages are byte-identical, so a later run finds them already there.
+    """
+    for folder in P.paths(config).cleaned():
+        if folder.exists():
+            shutil.rmtree(folder)
+            print(f"removed {folder}")

@@ -1,0 +1,65 @@
+"""The console reporter: doit's usual lines, a failure as one line, and a release summary."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from doit.exceptions import TaskFailed
+from doit.reporter import ConsoleReporter
+
+# Task prefix -> what the summary calls the files those tasks made.
+_KINDS = {"build": "built", "convert": "converted", "upload": "uploaded"}
+
+
+class ReleaseReporter(ConsoleReporter):
+    """Prints `.  task` / `-- task` as doit does, then `built: …`, `converted: …`, `uploaded: …`,
+    `skipped: …` with file names.  A failure the user can fix is one line, not a report block."""
+
+    desc = "release summary"
+
+    def __init__(self, outstream, options):
+        super().__init__(outstream, options)
+        self.done: dict[str, list[str]] = {kind: [] for kind in (*_KINDS.values(), "skipped")}
+
+    def add_success(self, task) -> None:
+        kind = _KINDS.get(task.name.partition(":")[0])
+        if kind and task.name.partition(":")[2]:
+            state = _stamp_state(task.targets)
+            self.done["skipped" if state == "skipped" else kind].append(_file_of(task))
+
+    def skip_uptodate(self, task) -> None:
+        super().skip_uptodate(task)
+        if task.name.partition(":")[0] in _KINDS and task.name.partition(":")[2]:
+            self.done["skipped"].append(_file_of(task))
+
+    def add_failure(self, task, fail) -> None:
+        if isinstance(fail, TaskFailed) and fail.report:
+            self.write(f"error: {task.name}: {fail.message.strip()}\n")
+            return
+        super().add_failure(task, fail)
+
+    def complete_run(self) -> None:
+        super().complete_run()
+        lines = [f"{kind}: {len(files)}" + (f" ({', '.join(sorted(files))})" if files else "")
+                 for kind, files in self.done.items() if files]
+        if lines:
+            self.write("summary: " + "; ".join(lines) + "\n")
+
+
+def _file_of(task) -> str:
+    name = task.name.partition(":")[2]
+    if task.name.startswith(("build:", "convert:")) and task.targets:
+        return f"{Path(task.targets[0]).parent.name}/{Path(task.targets[0]).name}"
+    return name
+
+
+def _stamp_state(targets) -> str | None:
+    """An upload stamp says whether the server already had the file."""
+    for target in targets:
+        if str(target).endswith(".json") and Path(target).exists():
+            try:
+                return json.loads(Path(target).read_text()).get("state")
+            except (OSError, ValueError):
+                return None
+    return None

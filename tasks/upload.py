@@ -1,0 +1,111 @@
+"""`upload:<subdir>/<file>`: publish one artifact to the configured target, then stamp it.
+
+One seam for every target: `local` (an indexed conda channel folder, `build/channel`),
+`anaconda` (anaconda-client) and `quetz`.  Each returns only what the target confirmed; the stamp
+is deleted first and written last, so a stamp on disk always means "the server has these bytes".
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import fcntl
+import json
+from pathlib import Path
+from typing import Any, Callable, Iterator
+
+from . import fsio
+from . import project as P
+from .config import Config
+from .errors import UserError
+
+Publisher = Callable[[Config, P.Artifact, dict[str, Any]], dict[str, Any]]
+
+
+def publish(config: Config, artifact: P.Artifact) -> None:
+    stamp = P.stamp(config, artifact)
+    stamp.unlink(missing_ok=True)
+    if not artifact.path.exists():
+        raise UserError(f"{artifact.path} is missing: run `doit` to build it first")
+    digests = fsio.file_digests(artifact.path)
+    confirmed = _PUBLISHERS[config.target](config, artifact, digests)
+    if confirmed.get("sha256") not in (None, digests["sha256"]) or \
+            confirmed.get("md5") not in (None, digests["md5"]):
+        raise UserError(f"{config.target} holds {artifact.key} with other content than was sent: "
+                        "run `doit upload` again, or with force=true")
+    fsio.write_json(stamp, {
+        "file": artifact.filename, "subdir": artifact.subdir, "target": config.target,
+        "size": digests["size"], "sha256": digests["sha256"], "xxh3": digests["xxh3"],
+        "state": confirmed["state"], "url": confirmed["url"],
+    })
+
+
+def _local(config: Config, artifact: P.Artifact, digests: dict[str, Any]) -> dict[str, Any]:
+    """Copy into the channel folder and index its subdir, under a per-subdir lock."""
+    channel = P.paths(config).channel
+    destination = channel / artifact.subdir / artifact.filename
+    with locked(channel / artifact.subdir / ".lock"):
+        state = _place(config, artifact, destination, digests)
+        index(channel, artifact.subdir)
+        record = _repodata_record(channel, artifact)
+    if record is None:
+        raise UserError(f"the channel index does not list {artifact.key} after indexing: "
+                        f"delete {channel / artifact.subdir / 'repodata.json'} and run again")
+    return {"state": state, "url": destination.as_uri(), "sha256": record.get("sha256"),
+            "md5": record.get("md5")}
+
+
+def _place(config: Config, artifact: P.Artifact, destination: Path, digests: dict[str, Any]) -> str:
+    if destination.exists():
+        existing = fsio.file_digests(destination)["sha256"]
+        if existing == digests["sha256"]:
+            return "skipped"
+        if not config.force:
+            raise UserError(
+                f"the channel already has {artifact.key} with sha256 {existing}, ours is "
+                f"{digests['sha256']}: bump build-number, or replace it with force=true"
+            )
+    fsio.copy_file(artifact.path, destination)
+    return "uploaded"
+
+
+def index(channel: Path, subdir: str) -> None:
+    """Write repodata.json for subdir (and an empty noarch one, which conda clients expect)."""
+    import rattler.index
+    from rattler import Subdir
+
+    for name in dict.fromkeys((subdir, "noarch")):
+        folder = channel / name
+        if name == subdir or not (folder / "repodata.json").exists():
+            folder.mkdir(parents=True, exist_ok=True)
+            # index_fs is a coroutine: unawaited, it silently does nothing.
+            asyncio.run(rattler.index.index_fs(channel, target_platform=Subdir(name), force=True))
+
+
+def _repodata_record(channel: Path, artifact: P.Artifact) -> dict[str, Any] | None:
+    repodata = json.loads((channel / artifact.subdir / "repodata.json").read_text())
+    section = "packages.conda" if artifact.filename.endswith(".conda") else "packages"
+    return repodata.get(section, {}).get(artifact.filename)
+
+
+@contextlib.contextmanager
+def locked(path: Path) -> Iterator[None]:
+    """An exclusive advisory lock: parallel tasks and runs take turns on a channel subdir."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "a") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def _anaconda(config: Config, artifact: P.Artifact, digests: dict[str, Any]) -> dict[str, Any]:
+    raise UserError("target=anaconda is not available yet: use target=local")
+
+
+def _quetz(config: Config, artifact: P.Artifact, digests: dict[str, Any]) -> dict[str, Any]:
+    raise UserError("target=quetz is not available yet: use target=local")
+
+
+_PUBLISHERS: dict[str, Publisher] = {"local": _local, "anaconda": _anaconda, "quetz": _quetz}

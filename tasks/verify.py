@@ -1,0 +1,163 @@
+"""`verify`: the walkthrough's last step, "test the deployment", done every release.
+
+1. Every published artifact is read back with py-rattler (index.json, paths.json) and every
+   file's sha256 and size in paths.json is checked against the archive's bytes.
+2. The packages for this machine's subdir are installed with py-rattler from the published local
+   channel into a temporary prefix.  `python` and the run dependencies come from a throw-away
+   channel of empty stand-ins, so the check needs no network and no real interpreter.
+3. The recipe's test imports are run by the host Python against that prefix, where it can: an
+   import that fails for want of a third-party dependency is reported as skipped, not passed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime
+import hashlib
+import re
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+from typing import Any, Sequence
+
+from . import fsio, render
+from . import project as P
+from .config import Config
+from .errors import UserError
+
+
+def check_archive(path: Path) -> dict[str, Any]:
+    """Read index.json and paths.json with py-rattler and check them against the payload bytes."""
+    from conda_package_streaming.package_streaming import stream_conda_component
+    from rattler.package import IndexJson, PathsJson
+
+    try:
+        index = IndexJson.from_package_archive(path)
+        declared = {str(e.relative_path): e for e in PathsJson.from_package_archive(path).paths}
+        actual: dict[str, tuple[str, int]] = {}
+        with open(path, "rb") as handle:
+            for tar, member in stream_conda_component(path.name, handle, "pkg"):
+                if member.isfile():
+                    data = tar.extractfile(member).read()
+                    actual[member.name] = (hashlib.sha256(data).hexdigest(), len(data))
+    except Exception as err:  # rattler and tarfile raise many types for a damaged archive
+        raise UserError(f"{path.name} is not a readable conda package ({err}): delete it and run `doit`") from None
+    _compare(path.name, declared, actual)
+    return {"file": path.name, "subdir": index.subdir, "files": len(declared)}
+
+
+def _compare(name: str, declared: dict[str, Any], actual: dict[str, tuple[str, int]]) -> None:
+    for relative, entry in declared.items():
+        if entry.path_type.softlink:
+            continue
+        if relative not in actual:
+            raise UserError(f"{name}: paths.json lists {relative}, which the archive lacks: rebuild it")
+        sha, size = actual[relative]
+        if (entry.sha256 and entry.sha256.hex() != sha) or (entry.size_in_bytes not in (None, size)):
+            raise UserError(f"{name}: {relative} does not match its paths.json hash or size: rebuild it")
+    extra = sorted(set(actual) - set(declared))
+    if extra:
+        raise UserError(f"{name}: {extra[0]} is in the archive but not in paths.json: rebuild it")
+
+
+def install_check(config: Config, artifacts: Sequence[P.Artifact], subdir: str,
+                  meta_text: str) -> list[dict[str, Any]]:
+    """Install each artifact for `subdir` from the channel into a fresh prefix; run test imports."""
+    results = []
+    for artifact in artifacts:
+        meta = render.render(meta_text, artifact.python, artifact.subdir)
+        with tempfile.TemporaryDirectory(prefix="verify-", dir=P.paths(config).work) as tmp:
+            prefix = _install(config, artifact, subdir, meta, Path(tmp))
+            results.append({"file": artifact.key, "installed": True,
+                            "imports": _imports(prefix, artifact.python, meta.test_imports)})
+    return results
+
+
+def _install(config: Config, artifact: P.Artifact, subdir: str, meta: render.Rendered, tmp: Path) -> Path:
+    import rattler
+
+    stubs = _stub_channel(tmp / "stubs", subdir, artifact)
+    spec = f"{meta.name} =={meta.version} {artifact.filename.rsplit('-', 1)[1].split('.')[0]}"
+    channels = [rattler.Channel(P.paths(config).channel.as_uri()), rattler.Channel(stubs.as_uri())]
+
+    async def solve_and_install() -> None:
+        records = await rattler.solve(channels, [spec], platforms=[subdir, "noarch"],
+                                      channel_priority=rattler.ChannelPriority.Disabled)
+        await rattler.install(records, tmp / "prefix", cache_dir=tmp / "cache",
+                              platform=rattler.Subdir(subdir), show_progress=False)
+
+    try:
+        asyncio.run(solve_and_install())
+    except Exception as err:  # the solver's and installer's errors are many; report in one line
+        first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+        raise UserError(f"{artifact.key} does not install from the channel ({first}): check its depends") from None
+    return tmp / "prefix"
+
+
+def _stub_channel(folder: Path, subdir: str, artifact: P.Artifact) -> Path:
+    """Empty stand-ins for python and every dependency, at a version each spec accepts."""
+    import rattler.index
+    from rattler.package import IndexJson
+    from rattler_build import ArchiveType, assemble_package
+
+    empty = fsio.fresh_dir(folder / "empty")
+    stamp = datetime.datetime(2000, 1, 1, tzinfo=datetime.timezone.utc)
+    for spec in IndexJson.from_package_archive(artifact.path).depends:
+        name, version = stub_version(spec)
+        assemble_package(name, version, subdir, "stub_0", folder / subdir, files_dir=empty,
+                         archive_type=ArchiveType.TarBz2, timestamp=stamp)
+    (folder / "noarch").mkdir(exist_ok=True)
+    for name in dict.fromkeys((subdir, "noarch")):
+        asyncio.run(rattler.index.index_fs(folder, target_platform=rattler.Subdir(name)))
+    return folder
+
+
+def stub_version(spec: str) -> tuple[str, str]:
+    """A (name, version) that satisfies a simple match spec: its lowest named bound, or 0."""
+    name, _, constraint = spec.strip().partition(" ")
+    bounds = re.findall(r"(==|>=|~=|=|>)?\s*([0-9][0-9A-Za-z.]*)", constraint.split("|")[0])
+    for operator, version in bounds:
+        if operator in ("==", ">=", "~=", "=", ""):
+            return name, version.rstrip(".*") or "0"
+        if operator == ">":
+            return name, version + ".1"
+    return name, "0"
+
+
+def _imports(prefix: Path, python: str | None, modules: Sequence[str]) -> dict[str, str]:
+    """Import each module with the host Python from the installed site-packages."""
+    site = prefix / ("site-packages" if python is None else f"lib/python{python}/site-packages")
+    outcome = {}
+    for module in modules:
+        proc = subprocess.run([sys.executable, "-c", f"import {module}"], cwd=prefix,
+                              env={"PYTHONPATH": str(site), "PYTHONNOUSERSITE": "1"},
+                              capture_output=True, text=True, check=False)
+        outcome[module] = _judge(module, proc, site)
+    return outcome
+
+
+def _judge(module: str, proc: subprocess.CompletedProcess, site: Path) -> str:
+    if proc.returncode == 0:
+        return "ok"
+    missing = re.search(r"No module named '([^']+)'", proc.stderr)
+    if missing and not (site / missing.group(1).split(".")[0]).exists():
+        return f"skipped: needs {missing.group(1)}, which the host Python lacks"
+    last = (proc.stderr.strip().splitlines() or ["no output"])[-1]
+    raise UserError(f"import {module} fails from the installed package ({last}): fix the package or "
+                    "the recipe's test imports")
+
+
+def run(config: Config, published: Sequence[P.Artifact], subdir: str) -> None:
+    """Check everything, then write the verify stamp (last)."""
+    stamp = P.verify_stamp(config)
+    stamp.unlink(missing_ok=True)
+    if config.target != "local":
+        raise UserError("verify installs from the local channel only for now: use target=local")
+    archives = [check_archive(a.path) for a in published]
+    mine = [a for a in published if a.subdir in (subdir, "noarch")]
+    meta_text = P.paths(config).meta.read_text(encoding="utf-8")
+    installs = install_check(config, mine, subdir, meta_text)
+    fsio.write_json(stamp, {"archives": archives, "installs": installs})
+    for item in installs:
+        print(f"verified {item['file']}: " + ", ".join(f"{m} {r}" for m, r in item["imports"].items()))

@@ -1,0 +1,77 @@
+"""Configuration: defaults reproduce the walkthrough, overrides are typed, bad values are one line."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from tasks import subdirs
+from tasks.config import load
+from tasks.errors import UserError
+
+
+def test_defaults_reproduce_the_walkthrough(tmp_path):
+    config = load(tmp_path, {})
+    assert (config.package, config.version, config.pythons) == ("btrdb", "5.2.2", ("3.6", "3.7"))
+    assert config.platforms == subdirs.WALKTHROUGH and len(config.platforms) == 9
+    assert (config.owner, config.maintainer, config.format, config.target) == ("pingthings", "looselycoupled", "tar.bz2", "local")
+    assert config.build_dir == tmp_path / "build"
+
+
+def test_shipped_release_file_keeps_the_walkthrough_defaults():
+    root = Path(__file__).resolve().parent.parent
+    config = load(root, {})
+    assert (config.package, config.version, config.owner) == ("btrdb", "5.2.2", "pingthings")
+    assert config.sha256["btrdb-5.2.2.tar.gz"].startswith("7a282ec3")
+
+
+def test_command_line_overrides_are_coerced(tmp_path):
+    config = load(tmp_path, {"package": "six", "version": "1.16.0", "pythons": "3.11, 3.12",
+                             "platforms": "win-64,osx-arm64", "build-number": "3", "noarch": "yes",
+                             "label": "main,dev", "build-dir": "out"})
+    assert config.pythons == ("3.11", "3.12") and config.platforms == ("win-64", "osx-arm64")
+    assert config.build_number == 3 and config.noarch is True and config.labels == ("main", "dev")
+    assert config.build_dir == tmp_path / "out"
+
+
+def test_all_means_thirteen_platforms(tmp_path):
+    assert load(tmp_path, {"platforms": "all"}).platforms == subdirs.ALL and len(subdirs.ALL) == 13
+
+
+def test_release_file_is_read(tmp_path):
+    (tmp_path / "recipe").mkdir()
+    (tmp_path / "recipe" / "release.toml").write_text('[release]\npackage = "six"\npythons = ["3.12"]\n')
+    config = load(tmp_path, {"version": "1.16.0"})
+    assert (config.package, config.version, config.pythons) == ("six", "1.16.0", ("3.12",))
+
+
+@pytest.mark.parametrize("overrides, fragment", [
+    ({"pythons": "3.6,36"}, "malformed"),
+    ({"pythons": "2.7"}, "malformed"),
+    ({"pythons": "3.99"}, "not supported"),
+    ({"platforms": "linux-64,amiga-68k"}, "unknown platform 'amiga-68k'"),
+    ({"format": "zip"}, "format='zip' is not known"),
+    ({"target": "s3"}, "target='s3'"),
+    ({"build-number": "x"}, "not a whole number"),
+    ({"build-number": "-1"}, "negative"),
+    ({"noarch": "maybe"}, "not true or false"),
+    ({"package": "Bad Name"}, "not a valid package name"),
+    ({"version": "five"}, "not a version number"),
+    ({"pythno": "3.6"}, "unknown setting 'pythno'"),
+    ({"source": "/does/not/exist"}, "not a Python project"),
+    ({"target": "quetz"}, "needs quetz-url"),
+    ({"owner": "bad owner"}, "owner="),
+])
+def test_bad_values_name_the_fix(tmp_path, overrides, fragment):
+    with pytest.raises(UserError, match=None) as caught:
+        load(tmp_path, overrides)
+    message = str(caught.value)
+    assert fragment in message and "\n" not in message
+
+
+def test_malformed_release_file(tmp_path):
+    (tmp_path / "recipe").mkdir()
+    (tmp_path / "recipe" / "release.toml").write_text("package = [unclosed\n")
+    with pytest.raises(UserError, match="not valid TOML"):
+        load(tmp_path, {})

@@ -1,0 +1,156 @@
+"""The release DAG on real runs in temporary folders, offline, with a tiny sdist the tests make."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from pathlib import Path
+
+import pytest
+
+from conftest import TINY_ARGS, new_project
+
+TINY_SUBDIRS = ("linux-64", "win-64", "osx-arm64")
+
+
+def artifacts(build: Path) -> dict[str, bytes]:
+    found = sorted((build / "conda-bld").glob("*/*.tar.bz2")) + sorted((build / "platform-builds").glob("*/*.tar.bz2"))
+    return {f"{p.parent.parent.name}/{p.parent.name}/{p.name}": p.read_bytes() for p in found}
+
+
+@pytest.fixture(scope="module")
+def released(tmp_path_factory, tiny_sdist):
+    """One full release of tinypkg, shared by the read-only tests below."""
+    project = new_project(tmp_path_factory.mktemp("released") / "proj", (tiny_sdist,))
+    first = project.doit(*TINY_ARGS)
+    return project, first
+
+
+def test_full_release_builds_converts_publishes_and_verifies(released):
+    project, first = released
+    names = set(project.executed(first))
+    assert {"source", "skeleton", "recipe", "wheel", "build:3.6", "build:3.7", "manifest", "verify"} <= names
+    assert {f"convert:{py}-{sub}" for py in ("3.6", "3.7") for sub in ("win-64", "osx-arm64")} <= names
+    channel = project.build / "channel"
+    for subdir in TINY_SUBDIRS:
+        repodata = json.loads((channel / subdir / "repodata.json").read_text())
+        assert sorted(repodata["packages"]) == ["tinypkg-1.0.0-py36_0.tar.bz2", "tinypkg-1.0.0-py37_0.tar.bz2"]
+    manifest = json.loads((project.build / "release.json").read_text())
+    assert len(manifest["files"]) == 6 and {f["state"] for f in manifest["files"]} == {"uploaded"}
+    assert "summary: built: 2" in first.stdout and "converted: 4" in first.stdout and "uploaded: 6" in first.stdout
+
+
+def test_second_run_executes_no_task(released):
+    project, _ = released
+    again = project.doit(*TINY_ARGS)
+    assert project.executed(again) == []
+    assert "skipped: 12" in again.stdout  # 2 builds, 4 conversions, 6 uploads
+
+
+def test_patched_recipe_is_the_walkthrough_shape(released):
+    project, _ = released
+    meta = (project.build / "work" / "recipe" / "meta.yaml").read_text()
+    assert "noarch" not in meta
+    assert "looselycoupled" in meta
+    assert "path:" in meta and "url:" not in meta
+
+
+def test_every_artifact_reads_and_installs_for_its_subdir(released, tmp_path):
+    import rattler
+    from rattler.package import IndexJson
+
+    project, _ = released
+    channel = project.build / "channel"
+    for subdir in TINY_SUBDIRS:
+        for package in sorted((channel / subdir).glob("*.tar.bz2")):
+            index = IndexJson.from_package_archive(package)
+            assert index.subdir == subdir and index.name.normalized == "tinypkg"
+        stubs = stub_channel(tmp_path / f"stubs-{subdir}", subdir)
+        prefix = tmp_path / f"prefix-{subdir}"
+
+        async def go():
+            records = await rattler.solve([rattler.Channel(channel.as_uri()), rattler.Channel(stubs.as_uri())],
+                                          ["tinypkg 1.0.0 py37_0"], platforms=[subdir, "noarch"],
+                                          channel_priority=rattler.ChannelPriority.Disabled)
+            await rattler.install(records, prefix, cache_dir=tmp_path / "cache", platform=rattler.Subdir(subdir),
+                                  show_progress=False)
+
+        asyncio.run(go())
+        site = "Lib/site-packages" if subdir.startswith("win") else "lib/python3.7/site-packages"
+        assert (prefix / site / "tinypkg" / "data" / "greeting.txt").read_text() == "hello from tinypkg\n"
+        script = "Scripts/tinypkg-hello-script.py" if subdir.startswith("win") else "bin/tinypkg-hello"
+        assert (prefix / script).exists()
+
+
+def stub_channel(folder: Path, subdir: str) -> Path:
+    import datetime
+
+    import rattler.index
+    from rattler_build import ArchiveType, assemble_package
+
+    empty = folder / "empty"
+    empty.mkdir(parents=True)
+    stamp = datetime.datetime(2000, 1, 1, tzinfo=datetime.timezone.utc)
+    for name, version in (("python", "3.7.9"), ("attrs", "20.0")):
+        assemble_package(name, version, subdir, "stub_0", folder / subdir, files_dir=empty,
+                         archive_type=ArchiveType.TarBz2, timestamp=stamp)
+    (folder / "noarch").mkdir()
+    for name in (subdir, "noarch"):
+        asyncio.run(rattler.index.index_fs(folder, target_platform=rattler.Subdir(name)))
+    return folder
+
+
+def test_changed_patch_reruns_recipe_and_downstream_only(project):
+    project.doit(*TINY_ARGS)
+    patch = project.root / "recipe" / "patch.yaml"
+    patch.write_text(patch.read_text() + "\ntinypkg:\n  - add: requirements.run\n    value: six\n")
+    rerun = set(project.executed(project.doit(*TINY_ARGS)))
+    assert {"source", "skeleton", "wheel"}.isdisjoint(rerun)
+    assert {"recipe", "build:3.6", "build:3.7", "convert:3.6-win-64", "manifest", "verify"} <= rerun
+    assert sum(name.startswith("upload:") for name in rerun) == 6
+
+
+def test_adding_a_platform_adds_only_its_conversions_and_uploads(project):
+    project.doit(*TINY_ARGS)
+    wider = [a if not a.startswith("platforms=") else a + ",linux-aarch64" for a in TINY_ARGS]
+    rerun = set(project.executed(project.doit(*wider)))
+    assert rerun == {"convert:3.6-linux-aarch64", "convert:3.7-linux-aarch64",
+                     "upload:linux-aarch64/tinypkg-1.0.0-py36_0.tar.bz2",
+                     "upload:linux-aarch64/tinypkg-1.0.0-py37_0.tar.bz2", "manifest", "verify"}
+
+
+def test_deleting_one_converted_file_redoes_only_it(project):
+    project.doit(*TINY_ARGS)
+    converted = project.build / "platform-builds" / "win-64" / "tinypkg-1.0.0-py36_0.tar.bz2"
+    before = converted.read_bytes()
+    converted.unlink()
+    rerun = project.executed(project.doit(*TINY_ARGS))
+    assert rerun == ["convert:3.6-win-64"]
+    assert converted.read_bytes() == before
+
+
+def test_a_new_python_builds_only_the_new_version(project):
+    project.doit(*TINY_ARGS)
+    more = [a if not a.startswith("pythons=") else "pythons=3.6,3.7,3.12" for a in TINY_ARGS]
+    rerun = set(project.executed(project.doit(*more)))
+    assert "build:3.12" in rerun and not {"build:3.6", "build:3.7", "source", "skeleton", "recipe"} & rerun
+    assert {name for name in rerun if name.startswith("convert:")} == {"convert:3.12-win-64", "convert:3.12-osx-arm64"}
+
+
+def test_clean_then_release_publishes_identical_files_and_uploads_nothing(project):
+    project.doit(*TINY_ARGS)
+    before = artifacts(project.build)
+    project.doit("clean", *TINY_ARGS)
+    assert not (project.build / "conda-bld").exists() and not (project.build / "platform-builds").exists()
+    assert (project.build / "channel").exists()
+    again = project.doit(*TINY_ARGS)
+    assert artifacts(project.build) == before
+    assert not any(name.startswith("upload:") for name in project.executed(again))
+
+
+def test_upload_alone_runs_only_uploads_and_what_they_need(project):
+    proc = project.doit("upload", *TINY_ARGS)
+    names = set(project.executed(proc))
+    assert "verify" not in names and "manifest" not in names
+    assert sum(n.startswith("upload:") for n in names) == 6
+    assert project.executed(project.doit("upload", *TINY_ARGS)) == []

@@ -1,0 +1,35 @@
+"""Planning is pure data: what a configuration builds, converts and publishes."""
+
+from __future__ import annotations
+
+from tasks import plan
+from tasks.config import load
+
+
+def test_walkthrough_plan_from_osx(tmp_path):
+    result = plan.make(load(tmp_path, {}), native="osx-64")
+    assert [b.artifact.key for b in result.builds] == ["osx-64/btrdb-5.2.2-py36_0.tar.bz2", "osx-64/btrdb-5.2.2-py37_0.tar.bz2"]
+    assert len(result.conversions) == 16  # 8 other platforms x 2 Pythons, as in the walkthrough
+    assert len(result.published) == 18
+    assert all(c.artifact.path.parent.parent.name == "platform-builds" for c in result.conversions)
+
+
+def test_native_outside_platforms_is_built_but_not_published(tmp_path):
+    result = plan.make(load(tmp_path, {"platforms": "win-64"}), native="linux-64")
+    assert [a.key for a in result.published] == ["win-64/btrdb-5.2.2-py36_0.tar.bz2", "win-64/btrdb-5.2.2-py37_0.tar.bz2"]
+
+
+def test_noarch_builds_once_and_converts_nothing(tmp_path):
+    result = plan.make(load(tmp_path, {"noarch": "true"}), native="linux-64")
+    assert [a.key for a in result.published] == ["noarch/btrdb-5.2.2-py_0.tar.bz2"] and result.conversions == ()
+
+
+def test_format_and_build_number_name_the_files(tmp_path):
+    result = plan.make(load(tmp_path, {"format": "conda", "build-number": "2", "pythons": "3.12"}), native="linux-64")
+    assert result.builds[0].artifact.filename == "btrdb-5.2.2-py312_2.conda"
+
+
+def test_a_thousand_artifacts_plan_quickly_as_data(tmp_path):
+    pythons = ",".join(f"3.{minor}" for minor in range(6, 15))
+    result = plan.make(load(tmp_path, {"pythons": pythons, "platforms": "all"}), native="linux-64")
+    assert len(result.published) == 9 * 13
