@@ -39,7 +39,7 @@ DOIT_CONFIG = {
 
 
 def _uptodate(name: str, *settings: str):
-    return config_changed(CONFIG.subset(*settings), f"{name}-settings")
+    return config_changed(CONFIG.subset(*settings))
 
 
 def task_source():

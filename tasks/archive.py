@@ -39,6 +39,10 @@ _SEPARATORS = re.compile(r"[/\\]")  # a Windows install would honour a backslash
 _READ_ERRORS = (OSError, EOFError, ValueError, tarfile.TarError, zipfile.BadZipFile, zstd.ZstdError)
 
 
+class _Unsafe(Exception):
+    """What makes an archive unsafe to install; read_package turns it into a UserError."""
+
+
 @dataclass(frozen=True)
 class Member:
     """One file of a package: its relative path, bytes and permission bits, or a symlink."""
@@ -68,10 +72,16 @@ def read_package(path: Path) -> list[Member]:
     if not path.is_file():
         raise UserError(f"{path} does not exist: build the package first or fix the path")
     try:
-        members = _read_conda(path) if suffix == CONDA else list(_read_tar(bz2.decompress(path.read_bytes())))
+        if suffix == CONDA:
+            members = _read_conda(path)
+        else:
+            members = list(_read_tar(bz2.decompress(path.read_bytes())))
+        _refuse_duplicates(members)
     except _READ_ERRORS as err:
         raise UserError(f"{path.name} is corrupt ({err}): rebuild or download it again") from None
-    _refuse_duplicates(path, members)
+    except _Unsafe as err:
+        fix = "rebuild it or get it from a channel you trust"
+        raise UserError(f"{path.name} is unsafe to install ({err}): {fix}") from None
     return members
 
 
@@ -136,13 +146,13 @@ def _read_tar(blob: bytes) -> Iterator[Member]:
                 files[name] = Member(name, handle.read(), info.mode & 0o777)
                 yield files[name]
             else:
-                raise UserError(f"package member {name} is a device or special file: a conda package holds none")
+                raise _Unsafe(f"{name} is a device or special file")
 
 
 def _hardlink(name: str, info: tarfile.TarInfo, files: dict[str, Member]) -> Member:
     target = files.get(_safe_path(info.linkname))
     if target is None:
-        raise UserError(f"package member {name} is a hardlink to {info.linkname}, which is not an earlier file")
+        raise _Unsafe(f"hardlink {name} names {info.linkname}, which is no earlier file")
     return Member(name, target.data, target.mode)
 
 
@@ -150,7 +160,7 @@ def _safe_path(name: str) -> str:
     """name as a clean relative path; refuses absolute paths and `..`."""
     parts = [part for part in _SEPARATORS.split(name) if part not in ("", ".")]
     if _is_absolute(name) or ".." in parts or not parts:
-        raise UserError(f"package member {name!r} would land outside the install prefix: refusing the package")
+        raise _Unsafe(f"{name!r} would land outside the install prefix")
     return "/".join(parts)
 
 
@@ -158,7 +168,7 @@ def _safe_link(name: str, target: str) -> str:
     """target, if the symlink name -> target stays inside the package."""
     resolved = posixpath.normpath(posixpath.join(posixpath.dirname(name), target.replace("\\", "/")))
     if _is_absolute(target) or resolved == ".." or resolved.startswith("../"):
-        raise UserError(f"package symlink {name} -> {target} points outside the install prefix: refusing the package")
+        raise _Unsafe(f"symlink {name} -> {target} points outside the install prefix")
     return target
 
 
@@ -167,11 +177,12 @@ def _is_absolute(path: str) -> bool:
     return path.startswith(("/", "\\")) or re.match(r"^[A-Za-z]:", path) is not None
 
 
-def _refuse_duplicates(path: Path, members: list[Member]) -> None:
+def _refuse_duplicates(members: list[Member]) -> None:
+    """A path twice would let the second copy silently replace the first at install."""
     seen: set[str] = set()
     for member in members:
         if member.path in seen:
-            raise UserError(f"{path.name} holds {member.path} twice: refusing an ambiguous package")
+            raise _Unsafe(f"{member.path} appears twice")
         seen.add(member.path)
 
 

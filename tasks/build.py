@@ -14,14 +14,14 @@ import json
 import tempfile
 from pathlib import Path
 
-from . import archive, fsio, render
+from . import convert, fsio, render
 from . import project as P
 from .config import Config
 from .errors import UserError
 from .runner import Runner, pip, run
 
 # conda's classic prefix placeholder: conda and rattler replace it with the install prefix.
-PLACEHOLDER = "/opt/anaconda1anaconda2anaconda3"
+PLACEHOLDER = convert.PREFIX_PLACEHOLDER
 
 
 def wheel(config: Config, runner: Runner = run) -> None:
@@ -125,6 +125,5 @@ def _pack(config: Config, meta: render.Rendered, python: str | None, subdir: str
             )
         except RattlerBuildError as err:
             raise UserError(f"could not assemble {meta.name} for {subdir} ({err}): check the recipe") from None
-        # assemble_package records no prefix placeholders and writes no info/files or
-        # info/has_prefix: complete the metadata from the bytes, and write the final format.
-        archive.finish(Path(packed.path), output, placeholder=PLACEHOLDER)
+        # Packed fast (level 1), then completed and compressed once, in the final format.
+        convert.complete(Path(packed.path), output)

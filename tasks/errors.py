@@ -13,14 +13,16 @@ class UserError(Exception):
 
 
 def one_line(action: Callable[..., Any]) -> Callable[..., Any]:
-    """Wrap a doit python-action so a UserError ends the task with its one-line message."""
+    """Wrap a doit python-action so a UserError ends the task with its one-line message.
+
+    The action's own return value is dropped: doit would read it as a task result."""
 
     @functools.wraps(action)
     def run(*args: Any, **kwargs: Any) -> Any:
         try:
-            result = action(*args, **kwargs)
+            action(*args, **kwargs)
         except UserError as err:
             return TaskFailed(str(err))
-        return None if result is None or result is True else result
+        return None
 
     return run

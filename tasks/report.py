@@ -14,24 +14,24 @@ _KINDS = {"build": "built", "convert": "converted", "upload": "uploaded"}
 
 class ReleaseReporter(ConsoleReporter):
     """Prints `.  task` / `-- task` as doit does, then `built: …`, `converted: …`, `uploaded: …`,
-    `skipped: …` with file names.  A failure the user can fix is one line, not a report block."""
+    `skipped: …` (up to date, or already on the server) with file names.  A failure the user can fix is one line, not a report block."""
 
     desc = "release summary"
 
     def __init__(self, outstream, options):
         super().__init__(outstream, options)
-        self.done: dict[str, list[str]] = {kind: [] for kind in (*_KINDS.values(), "skipped")}
+        self.done: dict[str, set[str]] = {kind: set() for kind in (*_KINDS.values(), "skipped")}
 
     def add_success(self, task) -> None:
         kind = _KINDS.get(task.name.partition(":")[0])
         if kind and task.name.partition(":")[2]:
             state = _stamp_state(task.targets)
-            self.done["skipped" if state == "skipped" else kind].append(_file_of(task))
+            self.done["skipped" if state == "skipped" else kind].add(_file_of(task))
 
     def skip_uptodate(self, task) -> None:
         super().skip_uptodate(task)
         if task.name.partition(":")[0] in _KINDS and task.name.partition(":")[2]:
-            self.done["skipped"].append(_file_of(task))
+            self.done["skipped"].add(_file_of(task))
 
     def add_failure(self, task, fail) -> None:
         if isinstance(fail, TaskFailed) and fail.report:

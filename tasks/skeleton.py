@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import contextlib
 import io
+import json
+import logging
 import os
 import tarfile
 import tempfile
@@ -22,28 +24,33 @@ from .errors import UserError
 
 def generate(config: Config) -> None:
     paths = P.paths(config)
+    paths.work.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(prefix="skeleton-", dir=paths.work) as tmp:
-        sdist = _sdist_of_tree(paths.source_tree, Path(tmp), config)
-        text = _grayskull(sdist, Path(tmp) / "out", config.package)
+        text = _grayskull(_sdist(config, Path(tmp)), Path(tmp) / "out")
     fsio.write_text(paths.skeleton, text)
 
 
-def _sdist_of_tree(tree: Path, folder: Path, config: Config) -> Path:
-    """grayskull reads sdists: pack the unpacked tree back as NAME-VERSION.tar.gz."""
+def _sdist(config: Config, folder: Path) -> Path:
+    """The downloaded sdist; for a checkout, its copied tree packed as NAME-VERSION.tar.gz."""
+    paths = P.paths(config)
+    record = json.loads(paths.source_record.read_text())
+    if record["origin"] == "index":
+        return paths.downloads / record["sdist"]
     top = f"{config.package}-{config.version}"
     sdist = folder / f"{top}.tar.gz"
     with tarfile.open(sdist, "w:gz") as archive:
-        archive.add(tree, arcname=top)
+        archive.add(paths.source_tree, arcname=top)
     return sdist
 
 
-def _grayskull(sdist: Path, out: Path, package: str) -> str:
+def _grayskull(sdist: Path, out: Path) -> str:
     # Imported here: grayskull costs ~0.5 s to import and only this action needs it.
     from grayskull.main import create_python_recipe
     from grayskull.utils import generate_recipe
 
     out.mkdir()
     chatter = io.StringIO()
+    logging.disable(logging.INFO)  # grayskull logs every licence it compares at INFO
     try:
         with contextlib.redirect_stdout(chatter), contextlib.redirect_stderr(chatter), _cwd(out):
             recipe, gs_config = create_python_recipe(str(sdist), from_local_sdist=True)
@@ -51,6 +58,8 @@ def _grayskull(sdist: Path, out: Path, package: str) -> str:
     except Exception as err:  # grayskull raises anything from setup.py; report it as one line
         raise UserError(f"grayskull could not generate a recipe for {sdist.name} ({type(err).__name__}: "
                         f"{str(err).splitlines()[0] if str(err) else ''}): check the sdist builds with pip") from None
+    finally:
+        logging.disable(logging.NOTSET)
     written = sorted(out.glob("*/meta.yaml"))
     if not written:
         raise UserError(f"grayskull wrote no meta.yaml for {sdist.name}: check that it is a Python sdist")

@@ -44,7 +44,7 @@ def test_second_run_executes_no_task(released):
     project, _ = released
     again = project.doit(*TINY_ARGS)
     assert project.executed(again) == []
-    assert "skipped: 12" in again.stdout  # 2 builds, 4 conversions, 6 uploads
+    assert "skipped: 6 (" in again.stdout  # the six published files, each up to date
 
 
 def test_patched_recipe_is_the_walkthrough_shape(released):
@@ -70,7 +70,7 @@ def test_every_artifact_reads_and_installs_for_its_subdir(released, tmp_path):
 
         async def go():
             records = await rattler.solve([rattler.Channel(channel.as_uri()), rattler.Channel(stubs.as_uri())],
-                                          ["tinypkg 1.0.0 py37_0"], platforms=[subdir, "noarch"],
+                                          ["tinypkg ==1.0.0 py37_0"], platforms=[subdir, "noarch"],
                                           channel_priority=rattler.ChannelPriority.Disabled)
             await rattler.install(records, prefix, cache_dir=tmp_path / "cache", platform=rattler.Subdir(subdir),
                                   show_progress=False)
@@ -104,10 +104,18 @@ def test_changed_patch_reruns_recipe_and_downstream_only(project):
     project.doit(*TINY_ARGS)
     patch = project.root / "recipe" / "patch.yaml"
     patch.write_text(patch.read_text() + "\ntinypkg:\n  - add: requirements.run\n    value: six\n")
-    rerun = set(project.executed(project.doit(*TINY_ARGS)))
-    assert {"source", "skeleton", "wheel"}.isdisjoint(rerun)
-    assert {"recipe", "build:3.6", "build:3.7", "convert:3.6-win-64", "manifest", "verify"} <= rerun
+    # Same file names, new content: the channel refuses to change a published file silently ...
+    refused = project.doit(*TINY_ARGS, check=False)
+    assert refused.returncode != 0 and "force=true" in refused.stdout and "Traceback" not in refused.stdout + refused.stderr
+    assert {"source", "skeleton", "wheel"}.isdisjoint(project.executed(refused))
+    # ... and replaces it when told to.
+    rerun = set(project.executed(project.doit(*TINY_ARGS, "force=true")))
+    assert {"source", "skeleton", "wheel", "recipe", "build:3.6", "build:3.7"}.isdisjoint(rerun)
+    assert {f"convert:{py}-{sub}" for py in ("3.6", "3.7") for sub in ("win-64", "osx-arm64")} <= rerun
     assert sum(name.startswith("upload:") for name in rerun) == 6
+    for subdir in TINY_SUBDIRS:
+        repodata = json.loads((project.build / "channel" / subdir / "repodata.json").read_text())
+        assert all("six" in record["depends"] for record in repodata["packages"].values())
 
 
 def test_adding_a_platform_adds_only_its_conversions_and_uploads(project):
