@@ -11,16 +11,17 @@ from __future__ import annotations
 from doit import doit_cmd
 from doit.tools import config_changed
 
-from tasks import build, lockfile, manifest, plan, recipe, skeleton, source, upload, verify
+from tasks import build, conda_engine, lockfile, manifest, plan, recipe, skeleton, source, upload, verify
 from tasks import project as P
 from tasks import subdirs
 from tasks.checker import XxhashChecker
-from tasks.config import load
+from tasks.config import load, settle
 from tasks.errors import UserError, one_line
 from tasks.report import ReleaseReporter
 
 try:
-    CONFIG = load(P.ROOT, doit_cmd._CMDLINE_VARS or {})
+    _ASKED = load(P.ROOT, doit_cmd._CMDLINE_VARS or {})
+    CONFIG = settle(_ASKED, conda_engine.resolve(_ASKED.engine))
     PATHS = P.paths(CONFIG)
     RUN_LOCK = lockfile.hold(PATHS.lock)
 except UserError as err:
@@ -28,6 +29,7 @@ except UserError as err:
 
 NATIVE = subdirs.native()
 PLAN = plan.make(CONFIG, NATIVE)
+CONDA = conda_engine.conda_settings(CONFIG, CONFIG.engine)  # the steps that run conda tools
 
 DOIT_CONFIG = {
     "default_tasks": ["verify"],
@@ -38,13 +40,31 @@ DOIT_CONFIG = {
 }
 
 
-def _uptodate(name: str, *settings: str):
+def _changed(*settings: str):
+    """Rerun a task when one of these settings changes (nikola's config_changed habit)."""
     return config_changed(CONFIG.subset(*settings))
+
+
+def task_toolchain():
+    """Report the engine in use and the conda tools' versions; a missing tool stops here."""
+    return {
+        "actions": [(one_line(_report_toolchain), [CONFIG])],
+        "uptodate": [False] if CONDA else [True],
+        "verbosity": 2,
+    }
+
+
+def _report_toolchain(config) -> None:
+    print(", ".join(f"{name} {version}" for name, version in conda_engine.toolchain(config).items()))
+
+
+def _conda_dep(step: str) -> list[str]:
+    return ["toolchain"] if step in CONDA else []
 
 
 def task_source():
     """Fetch the pinned sdist (hash checked) or copy the local checkout, and unpack it."""
-    uptodate = [_uptodate("source", "package", "version", "source", "sha256")]
+    uptodate = [_changed("package", "version", "source", "sha256")]
     if CONFIG.local_source is not None:
         uptodate.append(config_changed(source.checkout_fingerprint(CONFIG.local_source, CONFIG.build_dir)))
     return {
@@ -57,11 +77,13 @@ def task_source():
 
 def task_skeleton():
     """Generate meta.yaml from the sdist with grayskull (classic format)."""
+    generate = conda_engine.skeleton if CONFIG.skeleton == "conda" else skeleton.generate
     return {
-        "actions": [(one_line(skeleton.generate), [CONFIG])],
+        "actions": [(one_line(generate), [CONFIG])],
         "file_dep": [PATHS.source_record],
         "targets": [PATHS.skeleton],
-        "uptodate": [_uptodate("skeleton", "skeleton")],
+        "task_dep": _conda_dep("skeleton"),
+        "uptodate": [_changed("skeleton")],
     }
 
 
@@ -71,12 +93,14 @@ def task_recipe():
         "actions": [(one_line(recipe.apply), [CONFIG])],
         "file_dep": [PATHS.skeleton, P.PATCH],
         "targets": [PATHS.meta],
-        "uptodate": [_uptodate("recipe", "package", "maintainer", "build_number", "noarch")],
+        "uptodate": [_changed("package", "maintainer", "build_number", "noarch")],
     }
 
 
 def task_wheel():
     """Build one pure-Python wheel of the source with pip, for every Python version's build."""
+    if CONFIG.engine == "conda":
+        return {"actions": None, "doc": "(not used: conda-build runs the recipe's pip install)"}
     return {
         "actions": [(one_line(build.wheel), [CONFIG])],
         "file_dep": [PATHS.source_record],
@@ -86,13 +110,17 @@ def task_wheel():
 
 def task_build():
     """Build the package for each Python version on this machine's platform (conda-bld)."""
+    conda = CONFIG.engine == "conda"
+    make = conda_engine.build if conda else build.build
+    inputs = [PATHS.meta, PATHS.source_record] if conda else [PATHS.meta, PATHS.wheel_dir / "wheel.json"]
     for item in PLAN.builds:
         yield {
             "name": item.name,
-            "actions": [(one_line(build.build), [CONFIG, item.python, item.artifact.subdir, item.artifact.path])],
-            "file_dep": [PATHS.meta, PATHS.wheel_dir / "wheel.json"],
+            "actions": [(one_line(make), [CONFIG, item.python, item.artifact.subdir, item.artifact.path])],
+            "file_dep": inputs,
             "targets": [item.artifact.path],
-            "uptodate": [_uptodate(f"build-{item.name}", "format")],
+            "task_dep": _conda_dep("engine"),
+            "uptodate": [_changed("format", "engine")],
             "clean": True,
         }
 
@@ -101,14 +129,16 @@ def task_convert():
     """Convert each build to every other platform (platform-builds), as `conda convert`."""
     from tasks import convert
 
+    rewrite = conda_engine.convert if CONFIG.converter == "conda" else convert.convert
     for item in PLAN.conversions:
         yield {
             "name": item.name,
-            "actions": [(one_line(convert.convert), [item.build.artifact.path, item.artifact.subdir,
-                                                     item.artifact.path], {"force": CONFIG.force})],
+            "actions": [(one_line(rewrite), [item.build.artifact.path, item.artifact.subdir,
+                                             item.artifact.path], {"force": CONFIG.force})],
             "file_dep": [item.build.artifact.path],
             "targets": [item.artifact.path],
-            "uptodate": [_uptodate(f"convert-{item.name}", "force")],
+            "task_dep": _conda_dep("converter"),
+            "uptodate": [_changed("force", "converter")],
             "clean": True,
         }
 
@@ -121,8 +151,9 @@ def task_upload():
             "actions": [(one_line(upload.publish), [CONFIG, artifact])],
             "file_dep": [artifact.path],
             "targets": [P.stamp(CONFIG, artifact)],
-            "uptodate": [_uptodate(f"upload-{artifact.key}", "target", "owner", "labels", "force",
+            "uptodate": [_changed("target", "owner", "labels", "force",
                                    "channel", "quetz_url")],
+            "verbosity": 2,
         }
 
 
@@ -138,9 +169,11 @@ def task_manifest():
 
 def task_verify():
     """Read every artifact back with py-rattler and install this platform's from the channel."""
+    installer = conda_engine.install_check if CONFIG.engine == "conda" and CONFIG.target == "local" else None
     return {
-        "actions": [(one_line(verify.run), [CONFIG, PLAN.published, NATIVE])],
+        "actions": [(one_line(verify.run), [CONFIG, PLAN.published, NATIVE, installer])],
         "file_dep": [PATHS.manifest],
         "targets": [P.verify_stamp(CONFIG)],
+        "uptodate": [_changed("channel_url", "engine")],
         "verbosity": 2,
     }

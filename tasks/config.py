@@ -7,6 +7,7 @@ Only this module reads settings (the file and the environment); every other modu
 from __future__ import annotations
 
 import dataclasses
+import os
 import re
 import tomllib
 from pathlib import Path
@@ -18,8 +19,8 @@ from .errors import UserError
 FORMATS = ("tar.bz2", "conda")
 TARGETS = ("local", "anaconda", "quetz")
 ENGINES = ("auto", "embedded", "conda")
-SKELETONS = ("grayskull", "conda")
-CONVERTERS = ("in-house", "conda")
+SKELETONS = ("auto", "grayskull", "conda")
+CONVERTERS = ("auto", "in-house", "conda")
 
 _NAME = re.compile(r"^[a-z0-9][a-z0-9._-]*$")
 _VERSION = re.compile(r"^[0-9]+(\.[0-9]+)*([._-]?[a-z0-9]+)*$", re.IGNORECASE)
@@ -45,11 +46,13 @@ class Config:
     noarch: bool = False
     build_dir: Path = Path("build")
     engine: str = "auto"
-    skeleton: str = "grayskull"
-    converter: str = "in-house"
+    skeleton: str = "auto"      # auto: conda skeleton with the conda engine, grayskull otherwise
+    converter: str = "auto"     # auto: conda convert with the conda engine, in-house otherwise
     force: bool = False
     channel: str = ""
     quetz_url: str = ""
+    # The conda channel `verify` installs from after an upload to anaconda or quetz.
+    channel_url: str = ""
     # Known sdist hashes, file name -> sha256: a download that differs is refused.
     sha256: dict[str, str] = dataclasses.field(default_factory=dict)
 
@@ -74,6 +77,7 @@ def _plain(value: Any) -> Any:
 # Setting name as typed (file key or doit variable) -> dataclass field.
 _ALIASES = {
     "build-dir": "build_dir", "build-number": "build_number", "quetz-url": "quetz_url",
+    "channel-url": "channel_url",
     "label": "labels", "python": "pythons", "platform": "platforms",
 }
 _FIELDS = {field.name: field for field in dataclasses.fields(Config)}
@@ -178,6 +182,38 @@ def validate(config: Config) -> None:
         )
     if config.target == "quetz" and not (config.quetz_url and config.channel):
         raise UserError("target=quetz needs quetz-url=URL and channel=NAME")
+    if config.converter == "conda" and config.format == "conda":
+        raise UserError("converter=conda reads and writes only .tar.bz2: use format=tar.bz2 or converter=in-house")
+
+
+@dataclasses.dataclass(frozen=True)
+class Secrets:
+    """Credentials, read from the environment when an upload needs them; never part of Config,
+    so they never reach doit's database, a stamp or a message."""
+
+    anaconda_token: str | None
+    quetz_api_key: str | None
+
+    def __repr__(self) -> str:
+        return "Secrets(<hidden>)"
+
+
+def secrets(environ: Mapping[str, str] | None = None) -> Secrets:
+    from . import anaconda  # its stored-login lookup is anaconda-client's own
+
+    environ = os.environ if environ is None else environ
+    return Secrets(anaconda.stored_token(environ), environ.get("QUETZ_API_KEY") or None)
+
+
+def settle(config: Config, engine: str) -> Config:
+    """The config with `auto` choices made: engine as resolved, skeleton and converter to match."""
+    conda = engine == "conda"
+    return dataclasses.replace(
+        config, engine=engine,
+        skeleton=config.skeleton if config.skeleton != "auto" else ("conda" if conda else "grayskull"),
+        converter=config.converter if config.converter != "auto" else
+        ("conda" if conda and config.format == "tar.bz2" else "in-house"),
+    )
 
 
 def check_package(name: str) -> None:

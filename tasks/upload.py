@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import fcntl
 import json
 from pathlib import Path
@@ -33,8 +34,10 @@ def publish(config: Config, artifact: P.Artifact) -> None:
             confirmed.get("md5") not in (None, digests["md5"]):
         raise UserError(f"{config.target} holds {artifact.key} with other content than was sent: "
                         "run `doit upload` again, or with force=true")
+    print(f"{confirmed['state']} {artifact.key} -> {confirmed['url']}")
     fsio.write_json(stamp, {
         "file": artifact.filename, "subdir": artifact.subdir, "target": config.target,
+        "owner": config.owner if config.target == "anaconda" else None, "labels": list(config.labels),
         "size": digests["size"], "sha256": digests["sha256"], "xxh3": digests["xxh3"],
         "state": confirmed["state"], "url": confirmed["url"],
     })
@@ -101,11 +104,29 @@ def locked(path: Path) -> Iterator[None]:
 
 
 def _anaconda(config: Config, artifact: P.Artifact, digests: dict[str, Any]) -> dict[str, Any]:
-    raise UserError("target=anaconda is not available yet: use target=local")
+    """`anaconda upload --user OWNER`, through anaconda-client's API, idempotent by content."""
+    from . import anaconda
+    from .config import secrets
+
+    token = secrets().anaconda_token
+    if not token:
+        raise UserError("no anaconda.org token: run `anaconda login`, or set ANACONDA_API_TOKEN")
+    confirmed = anaconda.publish(artifact.path, artifact.subdir, owner=config.owner, labels=config.labels,
+                                 force=config.force, token=token)
+    return dataclasses.asdict(confirmed)
 
 
 def _quetz(config: Config, artifact: P.Artifact, digests: dict[str, Any]) -> dict[str, Any]:
-    raise UserError("target=quetz is not available yet: use target=local")
+    """POST to a quetz channel with the API key, idempotent by content."""
+    from . import quetz
+    from .config import secrets
+
+    key = secrets().quetz_api_key
+    if not key:
+        raise UserError("no quetz API key: set QUETZ_API_KEY (create one in quetz under API keys)")
+    confirmed = quetz.publish(artifact.path, artifact.subdir, url=config.quetz_url, channel=config.channel,
+                              api_key=key, force=config.force)
+    return dataclasses.asdict(confirmed)
 
 
 _PUBLISHERS: dict[str, Publisher] = {"local": _local, "anaconda": _anaconda, "quetz": _quetz}

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import os
 import shutil
 import subprocess
 import sys
@@ -13,22 +14,22 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
-TINY_ARGS = ("package=tinypkg", "version=1.0.0", "pythons=3.6,3.7", "platforms=linux-64,win-64,osx-arm64")
+TINY_ARGS = ("package=crdagtiny", "version=1.0.0", "pythons=3.6,3.7", "platforms=linux-64,win-64,osx-arm64")
 
 _TINY_FILES = {
     "setup.py": (
         "from setuptools import setup\n"
-        "setup(name='tinypkg', version='1.0.0', packages=['tinypkg'],\n"
-        "      package_data={'tinypkg': ['data/*.txt']}, python_requires='>=3.6',\n"
+        "setup(name='crdagtiny', version='1.0.0', packages=['crdagtiny'],\n"
+        "      package_data={'crdagtiny': ['data/*.txt']}, python_requires='>=3.6',\n"
         "      description='A tiny package the tests release.', license='MIT',\n"
         "      install_requires=['attrs>=17.4'],\n"
-        "      entry_points={'console_scripts': ['tinypkg-hello = tinypkg.cli:main']})\n"
+        "      entry_points={'console_scripts': ['crdagtiny-hello = crdagtiny.cli:main']})\n"
     ),
-    "tinypkg/__init__.py": "from pathlib import Path\nGREETING = (Path(__file__).parent / 'data' / 'greeting.txt').read_text().strip()\n",
-    "tinypkg/cli.py": "def main():\n    from tinypkg import GREETING\n    print(GREETING)\n",
-    "tinypkg/data/greeting.txt": "hello from tinypkg\n",
+    "crdagtiny/__init__.py": "from pathlib import Path\nGREETING = (Path(__file__).parent / 'data' / 'greeting.txt').read_text().strip()\n",
+    "crdagtiny/cli.py": "def main():\n    from crdagtiny import GREETING\n    print(GREETING)\n",
+    "crdagtiny/data/greeting.txt": "hello from crdagtiny\n",
     "LICENSE": "MIT License\n",
-    "PKG-INFO": "Metadata-Version: 1.1\nName: tinypkg\nVersion: 1.0.0\nSummary: A tiny package the tests release.\nLicense: MIT\n",
+    "PKG-INFO": "Metadata-Version: 1.1\nName: crdagtiny\nVersion: 1.0.0\nSummary: A tiny package the tests release.\nLicense: MIT\n",
 }
 
 
@@ -45,7 +46,7 @@ def pytest_collection_modifyitems(config, items):
             item.add_marker(skip)
 
 
-def make_sdist(folder: Path, files: dict[str, str] = _TINY_FILES, top: str = "tinypkg-1.0.0") -> Path:
+def make_sdist(folder: Path, files: dict[str, str] = _TINY_FILES, top: str = "crdagtiny-1.0.0") -> Path:
     """A real sdist (tar.gz, fixed mtimes) with the given files under its top folder."""
     folder.mkdir(parents=True, exist_ok=True)
     sdist = folder / f"{top}.tar.gz"
@@ -73,8 +74,8 @@ class Project:
     def build(self) -> Path:
         return self.root / "build"
 
-    def doit(self, *args: str, check: bool = True) -> subprocess.CompletedProcess:
-        proc = subprocess.run([sys.executable, "-m", "doit", *args], cwd=self.root,
+    def doit(self, *args: str, check: bool = True, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
+        proc = subprocess.run([sys.executable, "-m", "doit", *args], cwd=self.root, env={**os.environ, **(env or {})},
                               capture_output=True, text=True, timeout=600)
         if check and proc.returncode != 0:
             raise AssertionError(f"doit {' '.join(args)} failed:\n{proc.stdout}\n{proc.stderr}")

@@ -297,7 +297,7 @@ test:
 """
 
 
-def write_recipe(config: Config, source: Path, imports=("tinypkg",)) -> str:
+def write_recipe(config: Config, source: Path, imports=("crdagtiny",)) -> str:
     """A classic recipe for the tiny package, where the DAG's `recipe` task puts it."""
     text = RECIPE.format(name=config.package, version=config.version, source=source, number=config.build_number,
                          noarch="  noarch: python\n" if config.noarch else "",
@@ -323,12 +323,12 @@ def fakes(tmp_path, monkeypatch, tiny_sdist):
 @pytest.fixture
 def tiny(tmp_path, tiny_sdist) -> tuple[Config, Path]:
     """Settings for the tiny package and its unpacked source tree, as the `source` task leaves it."""
-    config = Config(package="tinypkg", version="1.0.0", pythons=("3.6",), platforms=(NATIVE, "win-64"),
+    config = Config(package="crdagtiny", version="1.0.0", pythons=("3.6",), platforms=(NATIVE, "win-64"),
                     build_dir=tmp_path / "build", engine="conda")
     tree = P.paths(config).source_tree
     with tarfile.open(tiny_sdist) as archive:
         archive.extractall(tree.parent, filter="data")
-    (tree.parent / "tinypkg-1.0.0").rename(tree)
+    (tree.parent / "crdagtiny-1.0.0").rename(tree)
     return config, tree
 
 
@@ -342,9 +342,9 @@ def test_fake_skeleton_moves_meta_yaml_into_place(fakes, tiny):
     config, _ = tiny
     CE.skeleton(config)
     text = P.paths(config).skeleton.read_text()
-    assert text.startswith('{% set name = "tinypkg" %}') and "sha256:" in text
+    assert text.startswith('{% set name = "crdagtiny" %}') and "sha256:" in text
     (call,) = fakes()
-    assert call[:-1] == CE.skeleton_argv("tinypkg", "1.0.0", "X")[:-1]
+    assert call[:-1] == CE.skeleton_argv("crdagtiny", "1.0.0", "X")[:-1]
     assert Path(call[-1]).parent == P.paths(config).work and not Path(call[-1]).exists()  # temp folder removed
 
 
@@ -352,7 +352,7 @@ def test_fake_skeleton_without_the_release_is_one_line(fakes, tiny):
     config = dataclasses.replace(tiny[0], version="9.9.9")
     with pytest.raises(UserError) as err:
         CE.skeleton(config)
-    assert "Version 9.9.9 of tinypkg is not available on PyPI" in one_line(err)
+    assert "Version 9.9.9 of crdagtiny is not available on PyPI" in one_line(err)
     assert not P.paths(config).skeleton.exists()
 
 
@@ -368,7 +368,7 @@ def test_fake_build_asks_output_then_builds_there(fakes, tiny):
     write_recipe(config, tree)
     artifact = built(config)
     index = IndexJson.from_package_archive(artifact.path)
-    assert (index.name.normalized, str(index.version), index.subdir) == ("tinypkg", "1.0.0", NATIVE)
+    assert (index.name.normalized, str(index.version), index.subdir) == ("crdagtiny", "1.0.0", NATIVE)
     assert "python >=3.6,<3.7.0a0" in index.depends
     argv = CE.build_argv(P.paths(config).recipe_dir, "3.6", P.paths(config).conda_bld)
     assert fakes() == [[*argv, "--output"], argv]
@@ -449,21 +449,21 @@ def test_fake_install_check_creates_an_env_from_the_channel(fakes, tiny):
     artifact = built(config)
     publish(config, artifact)
     result = CE.install_check(config, [artifact], NATIVE, meta_text)
-    assert result == [{"file": artifact.key, "installed": True, "imports": {"tinypkg": "ok"}}]
+    assert result == [{"file": artifact.key, "installed": True, "imports": {"crdagtiny": "ok"}}]
     create = [call for call in fakes() if call[:2] == ["conda", "create"]]
     assert len(create) == 1
-    expected = CE.create_argv("PREFIX", P.paths(config).channel, "tinypkg", "1.0.0", "3.6")
+    expected = CE.create_argv("PREFIX", P.paths(config).channel, "crdagtiny", "1.0.0", "3.6")
     assert create[0][:5] == expected[:5] and create[0][6:] == expected[6:]
 
 
 def test_fake_install_check_import_failure_is_one_line(fakes, tiny):
     config, tree = tiny
-    meta_text = write_recipe(config, tree, imports=("tinypkg", "tinypkg.missing"))
+    meta_text = write_recipe(config, tree, imports=("crdagtiny", "crdagtiny.missing"))
     artifact = built(config)
     publish(config, artifact)
     with pytest.raises(UserError) as err:
         CE.install_check(config, [artifact], NATIVE, meta_text)
-    assert one_line(err).startswith("import tinypkg.missing fails in the conda environment (ModuleNotFoundError")
+    assert one_line(err).startswith("import crdagtiny.missing fails in the conda environment (ModuleNotFoundError")
 
 
 def test_fake_install_check_unpublished_package_is_one_line(fakes, tiny):
@@ -472,7 +472,7 @@ def test_fake_install_check_unpublished_package_is_one_line(fakes, tiny):
     artifact = built(config)  # built, never published
     with pytest.raises(UserError) as err:
         CE.install_check(config, [artifact], NATIVE, meta_text)
-    assert f"{artifact.key} does not install with conda (- tinypkg=1.0.0)" in one_line(err)
+    assert f"{artifact.key} does not install with conda (- crdagtiny=1.0.0)" in one_line(err)
 
 
 # --- both engines, same names -----------------------------------------------------------------

@@ -20,7 +20,7 @@ def artifacts(build: Path) -> dict[str, bytes]:
 
 @pytest.fixture(scope="module")
 def released(tmp_path_factory, tiny_sdist):
-    """One full release of tinypkg, shared by the read-only tests below."""
+    """One full release of crdagtiny, shared by the read-only tests below."""
     project = new_project(tmp_path_factory.mktemp("released") / "proj", (tiny_sdist,))
     first = project.doit(*TINY_ARGS)
     return project, first
@@ -34,7 +34,7 @@ def test_full_release_builds_converts_publishes_and_verifies(released):
     channel = project.build / "channel"
     for subdir in TINY_SUBDIRS:
         repodata = json.loads((channel / subdir / "repodata.json").read_text())
-        assert sorted(repodata["packages"]) == ["tinypkg-1.0.0-py36_0.tar.bz2", "tinypkg-1.0.0-py37_0.tar.bz2"]
+        assert sorted(repodata["packages"]) == ["crdagtiny-1.0.0-py36_0.tar.bz2", "crdagtiny-1.0.0-py37_0.tar.bz2"]
     manifest = json.loads((project.build / "release.json").read_text())
     assert len(manifest["files"]) == 6 and {f["state"] for f in manifest["files"]} == {"uploaded"}
     assert "summary: built: 2" in first.stdout and "converted: 4" in first.stdout and "uploaded: 6" in first.stdout
@@ -64,21 +64,21 @@ def test_every_artifact_reads_and_installs_for_its_subdir(released, tmp_path):
     for subdir in TINY_SUBDIRS:
         for package in sorted((channel / subdir).glob("*.tar.bz2")):
             index = IndexJson.from_package_archive(package)
-            assert index.subdir == subdir and index.name.normalized == "tinypkg"
+            assert index.subdir == subdir and index.name.normalized == "crdagtiny"
         stubs = stub_channel(tmp_path / f"stubs-{subdir}", subdir)
         prefix = tmp_path / f"prefix-{subdir}"
 
         async def go():
             records = await rattler.solve([rattler.Channel(channel.as_uri()), rattler.Channel(stubs.as_uri())],
-                                          ["tinypkg ==1.0.0 py37_0"], platforms=[subdir, "noarch"],
+                                          ["crdagtiny ==1.0.0 py37_0"], platforms=[subdir, "noarch"],
                                           channel_priority=rattler.ChannelPriority.Disabled)
             await rattler.install(records, prefix, cache_dir=tmp_path / "cache", platform=rattler.Subdir(subdir),
                                   show_progress=False)
 
         asyncio.run(go())
         site = "Lib/site-packages" if subdir.startswith("win") else "lib/python3.7/site-packages"
-        assert (prefix / site / "tinypkg" / "data" / "greeting.txt").read_text() == "hello from tinypkg\n"
-        script = "Scripts/tinypkg-hello-script.py" if subdir.startswith("win") else "bin/tinypkg-hello"
+        assert (prefix / site / "crdagtiny" / "data" / "greeting.txt").read_text() == "hello from crdagtiny\n"
+        script = "Scripts/crdagtiny-hello-script.py" if subdir.startswith("win") else "bin/crdagtiny-hello"
         assert (prefix / script).exists()
 
 
@@ -103,7 +103,7 @@ def stub_channel(folder: Path, subdir: str) -> Path:
 def test_changed_patch_reruns_recipe_and_downstream_only(project):
     project.doit(*TINY_ARGS)
     patch = project.root / "recipe" / "patch.yaml"
-    patch.write_text(patch.read_text() + "\ntinypkg:\n  - add: requirements.run\n    value: six\n")
+    patch.write_text(patch.read_text() + "\ncrdagtiny:\n  - add: requirements.run\n    value: six\n")
     # Same file names, new content: the channel refuses to change a published file silently ...
     refused = project.doit(*TINY_ARGS, check=False)
     assert refused.returncode != 0 and "force=true" in refused.stdout and "Traceback" not in refused.stdout + refused.stderr
@@ -123,13 +123,13 @@ def test_adding_a_platform_adds_only_its_conversions_and_uploads(project):
     wider = [a if not a.startswith("platforms=") else a + ",linux-aarch64" for a in TINY_ARGS]
     rerun = set(project.executed(project.doit(*wider)))
     assert rerun == {"convert:3.6-linux-aarch64", "convert:3.7-linux-aarch64",
-                     "upload:linux-aarch64/tinypkg-1.0.0-py36_0.tar.bz2",
-                     "upload:linux-aarch64/tinypkg-1.0.0-py37_0.tar.bz2", "manifest", "verify"}
+                     "upload:linux-aarch64/crdagtiny-1.0.0-py36_0.tar.bz2",
+                     "upload:linux-aarch64/crdagtiny-1.0.0-py37_0.tar.bz2", "manifest", "verify"}
 
 
 def test_deleting_one_converted_file_redoes_only_it(project):
     project.doit(*TINY_ARGS)
-    converted = project.build / "platform-builds" / "win-64" / "tinypkg-1.0.0-py36_0.tar.bz2"
+    converted = project.build / "platform-builds" / "win-64" / "crdagtiny-1.0.0-py36_0.tar.bz2"
     before = converted.read_bytes()
     converted.unlink()
     rerun = project.executed(project.doit(*TINY_ARGS))

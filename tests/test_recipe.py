@@ -173,6 +173,7 @@ def test_the_shipped_patch_is_the_walkthrough_diff():
         ("add", "requirements.host", "pytest-runner"),
         ("add", "requirements.run", "pytest-runner"),
         ("remove", "test.imports", "btrdb4"),
+        ("add", "test.imports", ["btrdb.grpcinterface", "btrdb.utils", "tests.btrdb"]),
     ]
 
 
