@@ -11,12 +11,12 @@ from __future__ import annotations
 from doit import doit_cmd
 from doit.tools import config_changed
 
-from tasks import build, conda_engine, lockfile, manifest, plan, recipe, skeleton, source, upload, verify
+from tasks import conda_engine, lockfile, plan, source
 from tasks import project as P
 from tasks import subdirs
 from tasks.checker import XxhashChecker
 from tasks.config import load, settle
-from tasks.errors import UserError, one_line
+from tasks.errors import Step, UserError
 from tasks.report import ReleaseReporter
 
 try:
@@ -48,14 +48,10 @@ def _changed(*settings: str):
 def task_toolchain():
     """Report the engine in use and the conda tools' versions; a missing tool stops here."""
     return {
-        "actions": [(one_line(_report_toolchain), [CONFIG])],
+        "actions": [(Step("conda_engine:report"), [CONFIG])],
         "uptodate": [False] if CONDA else [True],
         "verbosity": 2,
     }
-
-
-def _report_toolchain(config) -> None:
-    print(", ".join(f"{name} {version}" for name, version in conda_engine.toolchain(config).items()))
 
 
 def _conda_dep(step: str) -> list[str]:
@@ -68,18 +64,18 @@ def task_source():
     if CONFIG.local_source is not None:
         uptodate.append(config_changed(source.checkout_fingerprint(CONFIG.local_source, CONFIG.build_dir)))
     return {
-        "actions": [(one_line(source.fetch), [CONFIG])],
+        "actions": [(Step("source:fetch"), [CONFIG])],
         "targets": [PATHS.source_record],
         "uptodate": uptodate,
-        "clean": [(manifest.clean, [CONFIG])],
+        "clean": [(Step("manifest:clean"), [CONFIG])],
     }
 
 
 def task_skeleton():
     """Generate meta.yaml from the sdist with grayskull (classic format)."""
-    generate = conda_engine.skeleton if CONFIG.skeleton == "conda" else skeleton.generate
+    generate = Step("conda_engine:skeleton" if CONFIG.skeleton == "conda" else "skeleton:generate")
     return {
-        "actions": [(one_line(generate), [CONFIG])],
+        "actions": [(generate, [CONFIG])],
         "file_dep": [PATHS.source_record],
         "targets": [PATHS.skeleton],
         "task_dep": _conda_dep("skeleton"),
@@ -90,7 +86,7 @@ def task_skeleton():
 def task_recipe():
     """Patch the skeleton with recipe/patch.yaml and the release settings."""
     return {
-        "actions": [(one_line(recipe.apply), [CONFIG])],
+        "actions": [(Step("recipe:apply"), [CONFIG])],
         "file_dep": [PATHS.skeleton, P.PATCH],
         "targets": [PATHS.meta],
         "uptodate": [_changed("package", "maintainer", "build_number", "noarch")],
@@ -102,7 +98,7 @@ def task_wheel():
     if CONFIG.engine == "conda":
         return {"actions": None, "doc": "(not used: conda-build runs the recipe's pip install)"}
     return {
-        "actions": [(one_line(build.wheel), [CONFIG])],
+        "actions": [(Step("build:wheel"), [CONFIG])],
         "file_dep": [PATHS.source_record],
         "targets": [PATHS.wheel_dir / "wheel.json"],
     }
@@ -111,12 +107,12 @@ def task_wheel():
 def task_build():
     """Build the package for each Python version on this machine's platform (conda-bld)."""
     conda = CONFIG.engine == "conda"
-    make = conda_engine.build if conda else build.build
+    make = Step("conda_engine:build" if conda else "build:build")
     inputs = [PATHS.meta, PATHS.source_record] if conda else [PATHS.meta, PATHS.wheel_dir / "wheel.json"]
     for item in PLAN.builds:
         yield {
             "name": item.name,
-            "actions": [(one_line(make), [CONFIG, item.python, item.artifact.subdir, item.artifact.path])],
+            "actions": [(make, [CONFIG, item.python, item.artifact.subdir, item.artifact.path])],
             "file_dep": inputs,
             "targets": [item.artifact.path],
             "task_dep": _conda_dep("engine"),
@@ -127,13 +123,11 @@ def task_build():
 
 def task_convert():
     """Convert each build to every other platform (platform-builds), as `conda convert`."""
-    from tasks import convert
-
-    rewrite = conda_engine.convert if CONFIG.converter == "conda" else convert.convert
+    rewrite = Step("conda_engine:convert" if CONFIG.converter == "conda" else "convert:convert")
     for item in PLAN.conversions:
         yield {
             "name": item.name,
-            "actions": [(one_line(rewrite), [item.build.artifact.path, item.artifact.subdir,
+            "actions": [(rewrite, [item.build.artifact.path, item.artifact.subdir,
                                              item.artifact.path], {"force": CONFIG.force})],
             "file_dep": [item.build.artifact.path],
             "targets": [item.artifact.path],
@@ -148,7 +142,7 @@ def task_upload():
     for artifact in PLAN.published:
         yield {
             "name": artifact.key,
-            "actions": [(one_line(upload.publish), [CONFIG, artifact])],
+            "actions": [(Step("upload:publish"), [CONFIG, artifact])],
             "file_dep": [artifact.path],
             "targets": [P.stamp(CONFIG, artifact)],
             "uptodate": [_changed("target", "owner", "labels", "force",
@@ -161,7 +155,7 @@ def task_manifest():
     """Write build/release.json: every published file with its size, hashes and state."""
     stamps = [P.stamp(CONFIG, a) for a in PLAN.published]
     return {
-        "actions": [(one_line(manifest.write), [CONFIG, PLAN.published])],
+        "actions": [(Step("manifest:write"), [CONFIG, PLAN.published])],
         "file_dep": stamps,
         "targets": [PATHS.manifest],
     }
@@ -169,9 +163,8 @@ def task_manifest():
 
 def task_verify():
     """Read every artifact back with py-rattler and install this platform's from the channel."""
-    installer = conda_engine.install_check if CONFIG.engine == "conda" and CONFIG.target == "local" else None
     return {
-        "actions": [(one_line(verify.run), [CONFIG, PLAN.published, NATIVE, installer])],
+        "actions": [(Step("verify:run"), [CONFIG, PLAN.published, NATIVE])],
         "file_dep": [PATHS.manifest],
         "targets": [P.verify_stamp(CONFIG)],
         "uptodate": [_changed("channel_url", "engine")],

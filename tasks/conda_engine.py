@@ -26,7 +26,7 @@ import tempfile
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
-from . import fsio, render
+from . import fsio
 from . import project as P
 from .config import Config
 from .errors import UserError
@@ -78,6 +78,11 @@ def toolchain(config: Config, runner: Runner = run,
     if config.target == "anaconda":
         report["anaconda-client"] = _anaconda_version(runner)
     return report
+
+
+def report(config: Config) -> None:
+    """The `toolchain` task: print the engine and tool versions (or stop on a missing tool)."""
+    print(", ".join(f"{name} {version}" for name, version in toolchain(config).items()))
 
 
 def conda_settings(config: Config, engine: str) -> list[str]:
@@ -326,6 +331,8 @@ def install_check(config: Config, artifacts: Sequence[P.Artifact], subdir: str, 
                   runner: Runner = run) -> list[dict[str, Any]]:
     """Create a conda environment from the published channel for each artifact installable on
     subdir; check conda took that very file; import the recipe's test imports with its python."""
+    from . import render  # jinja2 and ruamel: only this action needs them
+
     paths = P.paths(config)
     paths.work.mkdir(parents=True, exist_ok=True)
     results = []

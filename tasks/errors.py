@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import importlib
 from typing import Any, Callable
 
 from doit.exceptions import TaskFailed
@@ -26,3 +27,20 @@ def one_line(action: Callable[..., Any]) -> Callable[..., Any]:
         return None
 
     return run
+
+
+class Step:
+    """A doit action named `"module:function"` of tasks/, imported only when it runs.
+
+    dodo.py declares tasks with these so that loading it (every `doit`, even one with nothing to
+    do) imports no heavy library: rattler, grayskull, ruamel, jinja2 and anaconda-client load
+    in the actions that use them.  A class, not a closure, so doit's process pool can pickle it.
+    """
+
+    def __init__(self, target: str) -> None:
+        self.module, _, self.function = target.partition(":")
+        self.__name__ = self.function  # what doit shows for a python-action
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        function = getattr(importlib.import_module(f"tasks.{self.module}"), self.function)
+        return one_line(function)(*args, **kwargs)

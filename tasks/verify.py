@@ -151,6 +151,15 @@ def _judge(module: str, proc: subprocess.CompletedProcess, site: Path) -> str:
                     "the recipe's test imports")
 
 
+def _installer(config: Config) -> Callable[..., list[dict[str, Any]]]:
+    """conda itself installs when the conda engine made a local channel; py-rattler otherwise."""
+    if config.engine == "conda" and config.target == "local":
+        from .conda_engine import install_check as conda_install_check
+
+        return conda_install_check
+    return install_check
+
+
 def published_channel(config: Config) -> str | None:
     """The conda channel the release went to: the local folder, or the configured channel-url."""
     if config.target == "local":
@@ -158,10 +167,7 @@ def published_channel(config: Config) -> str | None:
     return config.channel_url or None
 
 
-Installer = Callable[[Config, Sequence[P.Artifact], str, str], list[dict[str, Any]]]
-
-
-def run(config: Config, published: Sequence[P.Artifact], subdir: str, installer: Installer | None = None) -> None:
+def run(config: Config, published: Sequence[P.Artifact], subdir: str) -> None:
     """Check every archive, install this platform's packages, then write the verify stamp (last)."""
     stamp = P.verify_stamp(config)
     stamp.unlink(missing_ok=True)
@@ -173,7 +179,7 @@ def run(config: Config, published: Sequence[P.Artifact], subdir: str, installer:
         installs: list[dict[str, Any]] = []
     else:
         meta_text = P.paths(config).meta.read_text(encoding="utf-8")
-        installs = (installer or install_check)(config, mine, subdir, meta_text)
+        installs = _installer(config)(config, mine, subdir, meta_text)
     fsio.write_json(stamp, {"archives": archives, "installs": installs})
     for item in installs:
         print(f"verified {item['file']}: " + ", ".join(f"{m} {r}" for m, r in item["imports"].items()))
