@@ -60,9 +60,10 @@ def _conda_dep(step: str) -> list[str]:
 
 def task_source():
     """Fetch the pinned sdist (hash checked) or copy the local checkout, and unpack it."""
-    uptodate = [_changed("package", "version", "source", "sha256")]
-    if CONFIG.local_source is not None:
-        uptodate.append(config_changed(source.checkout_fingerprint(CONFIG.local_source, CONFIG.build_dir)))
+    settings = CONFIG.subset("package", "version", "source", "sha256")
+    if CONFIG.local_source is not None:  # a checkout's edits rerun the release from the top
+        settings["checkout"] = source.checkout_fingerprint(CONFIG.local_source, CONFIG.build_dir)
+    uptodate = [config_changed(settings)]  # one config_changed per task: doit keeps one value
     return {
         "actions": [(Step("source:fetch"), [CONFIG])],
         "targets": [PATHS.source_record],

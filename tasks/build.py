@@ -41,7 +41,8 @@ def wheel(config: Config, runner: Runner = run) -> None:
     if not wheels[0].name.endswith("-none-any.whl"):
         raise UserError(f"{wheels[0].name} holds compiled code: the embedded engine builds pure-Python "
                         "packages only; use engine=conda")
-    fsio.write_json(record, {"wheel": wheels[0].name})
+    # The digest makes the record change with the wheel's content: builds depend on the record.
+    fsio.write_json(record, {"wheel": wheels[0].name, "sha256": fsio.file_digests(wheels[0])["sha256"]})
 
 
 def _isolation(tree: Path) -> list[str]:

@@ -57,9 +57,9 @@ def render(meta_text: str, python: str | None, subdir: str) -> Rendered:
     """meta.yaml as conda-build reads it when building for python on subdir.
 
     python None is a noarch build: selectors and `environ` see PYTHON_MIN, the Python conda-forge
-    builds noarch packages with.
+    builds noarch packages with, and the platform of the machine building it (subdir `noarch`).
     """
-    namespace = selectors(python or PYTHON_MIN, subdir)
+    namespace = selectors(python or PYTHON_MIN, subdirs.native() if subdir == "noarch" else subdir)
     text = select_lines(meta_text, namespace)
     text = select_lines(_jinja(text, namespace), namespace)
     return _rendered(_parse(text))

@@ -77,7 +77,9 @@ def install_check(config: Config, artifacts: Sequence[P.Artifact], subdir: str,
 def _install(config: Config, artifact: P.Artifact, subdir: str, meta: render.Rendered, tmp: Path) -> Path:
     import rattler
 
-    stubs = _stub_channel(tmp / "stubs", subdir, artifact)
+    from rattler.package import IndexJson
+
+    stubs = stub_channel(tmp / "stubs", subdir, IndexJson.from_package_archive(artifact.path).depends)
     spec = f"{meta.name} =={meta.version} {artifact.filename.rsplit('-', 1)[1].split('.')[0]}"
     channels = [rattler.Channel(published_channel(config)), rattler.Channel(stubs.as_uri())]
 
@@ -95,15 +97,14 @@ def _install(config: Config, artifact: P.Artifact, subdir: str, meta: render.Ren
     return tmp / "prefix"
 
 
-def _stub_channel(folder: Path, subdir: str, artifact: P.Artifact) -> Path:
-    """Empty stand-ins for python and every dependency, at a version each spec accepts."""
+def stub_channel(folder: Path, subdir: str, depends: Sequence[str]) -> Path:
+    """A channel of empty stand-ins for python and every dependency, at versions the specs accept."""
     import rattler.index
-    from rattler.package import IndexJson
     from rattler_build import ArchiveType, assemble_package
 
     empty = fsio.fresh_dir(folder / "empty")
     stamp = datetime.datetime(2000, 1, 1, tzinfo=datetime.timezone.utc)
-    for spec in IndexJson.from_package_archive(artifact.path).depends:
+    for spec in depends:
         name, version = stub_version(spec)
         assemble_package(name, version, subdir, "stub_0", folder / subdir, files_dir=empty,
                          archive_type=ArchiveType.TarBz2, timestamp=stamp)

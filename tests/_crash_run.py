@@ -13,8 +13,9 @@ Spec keys:
          "after"    make the call, then SIGKILL (the work is done, nothing after it is)
          "body"     (anaconda-client's storage POST) send the request, SIGKILL once half the
                     package file has been read into the request body
-         "watch"    make the call while a thread watches `glob` (relative to the current folder)
-                    and SIGKILLs as soon as a path matches it; SIGKILL after the call otherwise
+         "watch"    make the call while a watcher process waits for inotify `event` (moved_to,
+                    create, close_write) in folder `dir` and SIGKILLs this process at once;
+                    SIGKILL after the call if the event never came (logged as a miss)
          "partial"  (subprocess.run of `pip download`) write the first half of the file `source`
                     under its own name into pip's --dest, as pip's interrupted copy would leave
                     it, then SIGKILL
@@ -28,14 +29,12 @@ Every call the wrapper saw is also appended to $CRASH_LOG when set (one repr per
 from __future__ import annotations
 
 import functools
-import glob
 import importlib
 import json
 import os
 import signal
 import subprocess
 import sys
-import threading
 import time
 from pathlib import Path
 from typing import Any, Callable
@@ -118,17 +117,10 @@ def _fault(original: Callable[..., Any], spec: dict[str, Any]) -> Callable[..., 
             size = os.fstat(handle.fileno()).st_size
             return original(url, data, {"file": (name, _KillingReader(handle, size // 2, group))}, *args[3:], **kwargs)
         if when == "watch":
-            pattern = spec["glob"]
-
-            def watch() -> None:
-                while True:
-                    if glob.glob(pattern, recursive=True, include_hidden=True):
-                        _log(f"watch hit {pattern}")
-                        _die(group)
-                    time.sleep(0.0005)
-
-            threading.Thread(target=watch, daemon=True).start()
+            watcher = _watch(Path(spec["dir"]), spec.get("event", "moved_to"), group)
             result = original(*args, **kwargs)
+            watcher.wait(timeout=5)  # it kills us at the event; the call finishing first is a miss
+            _log("watch missed: killed after the call")
             _die(group)
             return result
         if when == "partial":
@@ -145,6 +137,33 @@ def _fault(original: Callable[..., Any], spec: dict[str, Any]) -> Callable[..., 
         return result
 
     return wrapper
+
+
+_WATCHER = r"""
+import ctypes, os, signal, struct, sys
+libc = ctypes.CDLL(None, use_errno=True)
+fd = libc.inotify_init()
+mask = {"moved_to": 0x80, "create": 0x100, "close_write": 0x8}[sys.argv[2]]
+if libc.inotify_add_watch(fd, sys.argv[1].encode(), mask) < 0:
+    sys.exit(1)
+target, group = int(sys.argv[3]), sys.argv[4] == "1"
+print("ready", flush=True)
+data = os.read(fd, 4096)
+name = data[16:16 + struct.unpack_from("iIII", data)[3]].rstrip(b"\0").decode()
+with open(os.environ.get("CRASH_LOG") or os.devnull, "a") as log:
+    log.write(f"watch hit {sys.argv[1]} {sys.argv[2]} {name}\n")
+os.killpg(os.getpgid(target), signal.SIGKILL) if group else os.kill(target, signal.SIGKILL)
+"""
+
+
+def _watch(folder: Path, event: str, group: bool) -> subprocess.Popen:
+    """A separate process (it needs no GIL of ours: the Rust indexer may hold it) that SIGKILLs this
+    process the moment inotify reports `event` in folder."""
+    folder.mkdir(parents=True, exist_ok=True)
+    proc = subprocess.Popen([sys.executable, "-c", _WATCHER, str(folder), event, str(os.getpid()),
+                             "1" if group else "0"], stdout=subprocess.PIPE, text=True)
+    assert proc.stdout is not None and proc.stdout.readline().strip() == "ready"
+    return proc
 
 
 def _record_children() -> None:

@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from conftest import TINY_ARGS, new_project
+from tasks.verify import stub_channel
 
 TINY_SUBDIRS = ("linux-64", "win-64", "osx-arm64")
 
@@ -65,7 +66,7 @@ def test_every_artifact_reads_and_installs_for_its_subdir(released, tmp_path):
         for package in sorted((channel / subdir).glob("*.tar.bz2")):
             index = IndexJson.from_package_archive(package)
             assert index.subdir == subdir and index.name.normalized == "crdagtiny"
-        stubs = stub_channel(tmp_path / f"stubs-{subdir}", subdir)
+        stubs = stub_channel(tmp_path / f"stubs-{subdir}", subdir, ["python 3.7.9", "attrs >=20.0"])
         prefix = tmp_path / f"prefix-{subdir}"
 
         async def go():
@@ -80,24 +81,6 @@ def test_every_artifact_reads_and_installs_for_its_subdir(released, tmp_path):
         assert (prefix / site / "crdagtiny" / "data" / "greeting.txt").read_text() == "hello from crdagtiny\n"
         script = "Scripts/crdagtiny-hello-script.py" if subdir.startswith("win") else "bin/crdagtiny-hello"
         assert (prefix / script).exists()
-
-
-def stub_channel(folder: Path, subdir: str) -> Path:
-    import datetime
-
-    import rattler.index
-    from rattler_build import ArchiveType, assemble_package
-
-    empty = folder / "empty"
-    empty.mkdir(parents=True)
-    stamp = datetime.datetime(2000, 1, 1, tzinfo=datetime.timezone.utc)
-    for name, version in (("python", "3.7.9"), ("attrs", "20.0")):
-        assemble_package(name, version, subdir, "stub_0", folder / subdir, files_dir=empty,
-                         archive_type=ArchiveType.TarBz2, timestamp=stamp)
-    (folder / "noarch").mkdir()
-    for name in (subdir, "noarch"):
-        asyncio.run(rattler.index.index_fs(folder, target_platform=rattler.Subdir(name)))
-    return folder
 
 
 def test_changed_patch_reruns_recipe_and_downstream_only(project):
@@ -162,3 +145,34 @@ def test_upload_alone_runs_only_uploads_and_what_they_need(project):
     assert "verify" not in names and "manifest" not in names
     assert sum(n.startswith("upload:") for n in names) == 6
     assert project.executed(project.doit("upload", *TINY_ARGS)) == []
+
+
+def test_conda_format_release(project):
+    project.doit(*TINY_ARGS, "format=conda")
+    for subdir in TINY_SUBDIRS:
+        repodata = json.loads((project.build / "channel" / subdir / "repodata.json").read_text())
+        assert sorted(repodata["packages.conda"]) == ["crdagtiny-1.0.0-py36_0.conda", "crdagtiny-1.0.0-py37_0.conda"]
+
+
+def test_noarch_release_builds_once(project):
+    proc = project.doit(*TINY_ARGS, "noarch=true")
+    names = project.executed(proc)
+    assert "build:noarch" in names and not any(n.startswith("convert:") for n in names)
+    repodata = json.loads((project.build / "channel" / "noarch" / "repodata.json").read_text())
+    assert list(repodata["packages"]) == ["crdagtiny-1.0.0-py_0.tar.bz2"]
+    assert "noarch: python" in (project.build / "work" / "recipe" / "meta.yaml").read_text()
+
+
+def test_local_checkout_source_and_its_edits(project, tiny_sdist, tmp_path):
+    import tarfile
+
+    with tarfile.open(tiny_sdist) as archive:
+        archive.extractall(tmp_path / "checkout", filter="data")
+    checkout = tmp_path / "checkout" / "crdagtiny-1.0.0"
+    args = [a for a in TINY_ARGS if not a.startswith("platforms=")] + ["platforms=linux-64", f"source={checkout}"]
+    first = project.doit(*args)
+    assert "source" in project.executed(first)
+    assert project.executed(project.doit(*args)) == []
+    (checkout / "crdagtiny" / "extra.py").write_text("VALUE = 1\n")
+    rerun = project.executed(project.doit(*args, "force=true"))
+    assert "source" in rerun and "build:3.6" in rerun
