@@ -138,16 +138,26 @@ def task_convert():
         }
 
 
+def _target_settings() -> dict:
+    """What decides where uploads go; retries and timeout do not change what gets published."""
+    settings = CONFIG.subset("target", "owner", "labels", "force", "channel", "quetz_url")
+    if CONFIG.target == "anaconda":  # the server is anaconda-client's own setting
+        from tasks.anaconda import client_settings
+
+        settings["api_url"] = client_settings()[0]
+    return settings
+
+
 def task_upload():
     """Publish every artifact to the target (a local channel by default) and stamp it."""
+    target = _target_settings()
     for artifact in PLAN.published:
         yield {
             "name": artifact.key,
             "actions": [(Step("upload:publish"), [CONFIG, artifact])],
             "file_dep": [artifact.path],
             "targets": [P.stamp(CONFIG, artifact)],
-            "uptodate": [_changed("target", "owner", "labels", "force",
-                                   "channel", "quetz_url")],
+            "uptodate": [config_changed(target)],
             "verbosity": 2,
         }
 

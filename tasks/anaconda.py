@@ -248,7 +248,7 @@ class _Upload:
         remote = self.lookup()
         if remote is not None:
             if self._same(remote):
-                return self._confirmed(remote, "uploaded" if self.sent else "skipped")
+                return self._confirmed(self._labelled(remote), "uploaded" if self.sent else "skipped")
             if not self.force:
                 raise UserError(self._mismatch(remote))
             print(f"replacing {self.where} on {self.api.domain} (force=true)", flush=True)
@@ -285,16 +285,17 @@ class _Upload:
         try:
             self.api.package(self.owner, package.name)
         except errors.NotFound:
-            self.api.add_package(
+            self._create(lambda: self.api.add_package(
                 self.owner, package.name, package.package_attrs.get("summary") or "",
                 package.package_attrs.get("license"), public=True, attrs=dict(package.package_attrs),
                 license_url=package.package_attrs.get("license_url"),
                 license_family=package.package_attrs.get("license_family"), package_type=PackageType.CONDA,
-            )
+            ))
         try:
             self.api.release(self.owner, package.name, package.version)
         except errors.NotFound:
-            self.api.add_release(self.owner, package.name, package.version, [], None, package.release_attrs)
+            self._create(lambda: self.api.add_release(self.owner, package.name, package.version, [], None,
+                                                      package.release_attrs))
         if not self.sent:
             kib = -(-self.local["size"] // 1024)
             print(f"uploading {self.path.name} ({kib} KiB) to {self.owner}/{','.join(self.labels)}", flush=True)
@@ -305,6 +306,30 @@ class _Upload:
                 None, dependencies=package.file_attrs.get("dependencies"),
                 attrs=dict(package.file_attrs["attrs"]), channels=self.labels,
             )
+
+    @staticmethod
+    def _create(call: Callable[[], Any]) -> None:
+        """Create a package or release; a 409 means a parallel upload created it first: fine.
+        Only a 409 from staging the file itself means the file is there."""
+        try:
+            call()
+        except errors.Conflict:
+            pass
+
+    def _labelled(self, remote: dict[str, Any]) -> dict[str, Any]:
+        """Give a file already on the server the labels asked for that it lacks; the server's
+        record must then show them all (the stamp lists the labels)."""
+        missing = [label for label in self.labels if label not in (remote.get("labels") or [])]
+        if not missing:
+            return remote
+        for label in missing:
+            self.api.add_channel(label, self.owner, self.package.name, self.package.version, self.package.basename)
+        remote = self.lookup() or {}
+        still = [label for label in self.labels if label not in (remote.get("labels") or [])]
+        if still:
+            raise UserError(f"{self.api.domain} did not add label {still[0]} to {self.where}: add it with "
+                            f"`anaconda label`, or check owner= and label=")
+        return remote
 
     def _same(self, remote: Mapping[str, Any]) -> bool:
         if remote.get("sha256"):

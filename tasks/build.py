@@ -49,10 +49,9 @@ def _isolation(tree: Path) -> list[str]:
     """Build with the pipeline's setuptools (as conda recipes do with --no-build-isolation),
     unless the project names another build backend, which pip must then fetch."""
     pyproject = tree / "pyproject.toml"
-    if pyproject.exists() and "build-backend" in pyproject.read_text(encoding="utf-8", errors="replace"):
-        backend = pyproject.read_text(encoding="utf-8", errors="replace")
-        if "setuptools.build_meta" not in backend:
-            return []
+    text = pyproject.read_text(encoding="utf-8", errors="replace") if pyproject.exists() else ""
+    if "build-backend" in text and "setuptools.build_meta" not in text:
+        return []
     return ["--no-build-isolation"]
 
 

@@ -53,6 +53,9 @@ class Config:
     quetz_url: str = ""
     # The conda channel `verify` installs from after an upload to anaconda or quetz.
     channel_url: str = ""
+    # Uploads: attempts after the first on a timeout, dropped connection or 5xx; seconds per request.
+    retries: int = 4
+    timeout: float = 60.0
     # Known sdist hashes, file name -> sha256: a download that differs is refused.
     sha256: dict[str, str] = dataclasses.field(default_factory=dict)
 
@@ -124,6 +127,8 @@ def _coerce(name: str, value: Any) -> Any:
         return tuple(dict.fromkeys(items))
     if kind in ("int", int):
         return _to_int(name, value)
+    if kind in ("float", float):
+        return _to_positive(name, value)
     if kind in ("bool", bool):
         return _to_bool(name, value)
     if "dict" in str(kind):
@@ -142,6 +147,16 @@ def _to_int(name: str, value: Any) -> int:
         raise UserError(f"{name.replace('_', '-')}={value!r} is not a whole number: give e.g. 0") from None
     if number < 0:
         raise UserError(f"{name.replace('_', '-')}={number} is negative: give 0 or more")
+    return number
+
+
+def _to_positive(name: str, value: Any) -> float:
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        number = -1.0
+    if not number > 0:
+        raise UserError(f"{name.replace('_', '-')}={value!r} is not a positive number of seconds: give e.g. 60")
     return number
 
 

@@ -14,13 +14,13 @@ _KINDS = {"build": "built", "convert": "converted", "upload": "uploaded"}
 
 class ReleaseReporter(ConsoleReporter):
     """Prints `.  task` / `-- task` as doit does, then `built: …`, `converted: …`, `uploaded: …`,
-    `skipped: …` (up to date, or already on the server) with file names.  A failure the user can fix is one line, not a report block."""
+    `skipped: …` (published before, or already on the server), `failed: …` with file names.  A failure the user can fix is one line, not a report block."""
 
     desc = "release summary"
 
     def __init__(self, outstream, options):
         super().__init__(outstream, options)
-        self.done: dict[str, set[str]] = {kind: set() for kind in (*_KINDS.values(), "skipped")}
+        self.done: dict[str, set[str]] = {kind: set() for kind in (*_KINDS.values(), "skipped", "failed")}
 
     def add_success(self, task) -> None:
         kind = _KINDS.get(task.name.partition(":")[0])
@@ -30,10 +30,12 @@ class ReleaseReporter(ConsoleReporter):
 
     def skip_uptodate(self, task) -> None:
         super().skip_uptodate(task)
-        if task.name.partition(":")[0] in _KINDS and task.name.partition(":")[2]:
+        if task.name.startswith("upload:"):  # a file already published: nothing sent
             self.done["skipped"].add(_file_of(task))
 
     def add_failure(self, task, fail) -> None:
+        if task.name.startswith("upload:"):
+            self.done["failed"].add(_file_of(task))
         if isinstance(fail, TaskFailed) and fail.report:
             self.write(f"error: {task.name}: {fail.message.strip()}\n")
             return

@@ -112,7 +112,8 @@ def _anaconda(config: Config, artifact: P.Artifact, digests: dict[str, Any]) -> 
     if not token:
         raise UserError("no anaconda.org token: run `anaconda login`, or set ANACONDA_API_TOKEN")
     confirmed = anaconda.publish(artifact.path, artifact.subdir, owner=config.owner, labels=config.labels,
-                                 force=config.force, token=token)
+                                 force=config.force, token=token, retries=config.retries,
+                                 timeout=config.timeout)
     return dataclasses.asdict(confirmed)
 
 
@@ -125,7 +126,7 @@ def _quetz(config: Config, artifact: P.Artifact, digests: dict[str, Any]) -> dic
     if not key:
         raise UserError("no quetz API key: set QUETZ_API_KEY (create one in quetz under API keys)")
     confirmed = quetz.publish(artifact.path, artifact.subdir, url=config.quetz_url, channel=config.channel,
-                              api_key=key, force=config.force)
+                              api_key=key, force=config.force, retries=config.retries, timeout=config.timeout)
     return dataclasses.asdict(confirmed)
 
 

@@ -310,6 +310,20 @@ class AnacondaServer:
             return _ok(self._dist_json(found[0]))
         raise _Reply(405, method)
 
+    def _channels(self, method: str, parts: list[str], login: str | None, payload: Any, headers: Any):
+        """POST /channels/{owner}/{label} {package, version, basename}: label one file (add_channel)."""
+        owner, label = parts[0], parts[1]
+        self._owner(owner)
+        self._may_write(login, owner)
+        key = (owner, payload.get("package"), payload.get("version"), payload.get("basename"))
+        found = [d for d in self.dists if d.key == key]
+        if method != "POST" or not found:
+            raise _Reply(404 if method == "POST" else 405, f"no file {'/'.join(map(str, key))}")
+        for dist in found:
+            if label not in dist.labels:
+                dist.labels.append(label)
+        return 201, b"{}", "application/json"
+
     def _stage(self, method: str, parts: list[str], login: str | None, payload: Any, headers: Any):
         owner, name, version, basename = _file(parts)
         self._owner(owner)
@@ -504,7 +518,7 @@ def _route(segments: list[str]) -> tuple[str, list[str]]:
     first, rest = segments[0], segments[1:]
     if first == "s3":
         return "storage", rest
-    if first in ("user", "dist", "package", "release", "stage", "commit", "download"):
+    if first in ("user", "dist", "package", "release", "stage", "commit", "download", "channels"):
         return first, rest
     return "channel", segments
 

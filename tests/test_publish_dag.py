@@ -414,14 +414,9 @@ def test_quetz_target_second_run_uploads_nothing(fresh, quetz_server):
                 assert f"verified {key}: {PACKAGE} ok" in verified.stdout
 
 
-# -- bugs found: strict xfails, each names its cause and fix --------------------------------------
+# -- bugs these tests found, now fixed ------------------------------------------------------------
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "BUG: tasks/report.py ReleaseReporter.skip_uptodate counts up-to-date build:/convert: tasks as "
-    "'skipped' under the same file key the upload uses, so a first publish reports each file as both "
-    "uploaded and skipped; count only upload: tasks as skipped (or drop files of other kinds from "
-    "'skipped' in complete_run)"))
 def test_summary_names_each_published_file_once(release):
     proc = release.run()
     kinds = summary(proc)
@@ -429,11 +424,6 @@ def test_summary_names_each_published_file_once(release):
     assert "skipped" not in kinds, kinds
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "BUG: tasks/report.py ReleaseReporter.add_failure writes the error line but records no 'failed' "
-    "kind, and skip_uptodate already listed the failed file as 'skipped' (its convert was up to date); "
-    "issue 4 wants uploaded / skipped / failed per file: record upload: failures as 'failed' and keep "
-    "them out of 'skipped'"))
 def test_summary_reports_the_failed_file_as_failed(release):
     fault = StageFault(release.server, 3)
     proc = release.run(check=False)
@@ -442,11 +432,6 @@ def test_summary_reports_the_failed_file_as_failed(release):
     assert victim not in kinds.get("skipped", set()), kinds
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "BUG: tasks/anaconda.py _Upload.attempt compares content only: a file already on the server "
-    "under other labels is 'skipped' and the stamp records labels it does not have; add the missing "
-    "labels (Binstar.add_channel(label, owner, package, version, basename)) and confirm them from the "
-    "record's `labels` (the stand-in needs POST /channels/{owner}/{label} for this)"))
 def test_a_new_label_reaches_files_already_published(release):
     release.run()
     proc = release.run(target=("target=anaconda", f"owner={OWNER}", "label=main,rc"), check=False)
@@ -457,11 +442,6 @@ def test_a_new_label_reaches_files_already_published(release):
     assert len(repodata["packages"]) == 2
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "BUG: dodo.py task_upload's uptodate ignores the anaconda API URL (anaconda-client's `url`), so "
-    "after pointing anaconda-client at another server every upload is up to date and nothing is "
-    "published there while the stamps claim it is; add config_changed({'api_url': "
-    "anaconda.client_settings()[0]}) for target=anaconda (and record it in the stamp)"))
 def test_pointing_anaconda_client_at_another_server_publishes_there(release, anaconda_home):
     release.run()
     with AnacondaServer() as other:
@@ -473,14 +453,22 @@ def test_pointing_anaconda_client_at_another_server_publishes_there(release, ana
         assert all(s["url"] == release.download_url(k, other) for k, s in release.stamps().items())
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "BUG/finding: tasks/upload.py _anaconda and _quetz call publish() with the default retries=4, "
-    "backoff=0.5, timeout=60, and the DAG has no setting for them: a stalled server holds each file "
-    "5 x 60 s. Add `retries` and `timeout` (and `backoff`) to tasks/config.py Config, pass them "
-    "through, and keep them out of task_upload's config_changed (they do not change what is published)"))
 def test_retries_and_timeout_settings_bound_a_stalled_server(release):
     release.server.inject("dist", kind="slow", delay=2.0, times=50)
     started = time.monotonic()
     proc = release.run("retries=1", "timeout=0.5", check=False)
     assert "gave up after 2 attempts, the last ended in a timeout" in one_error(proc)
     assert time.monotonic() - started < 15
+
+
+
+def test_a_package_created_meanwhile_is_not_taken_for_an_existing_file(release, make_package):
+    # The package exists (an older version), but our lookup of it answers 404 once: exactly what a
+    # parallel task sees when it loses the race to create the package.  (`doit -n 6 -P thread`
+    # against an empty owner reproduces it by itself, not deterministically.)
+    older = make_package(name=PACKAGE, version="0.9", subdir=NATIVE, build="py36_0")
+    release.server.seed(OWNER, PACKAGE, "0.9", f"{NATIVE}/{older.name}", older.read_bytes())
+    release.server.inject("package", status=404, method="GET")
+    proc = release.run(check=False)
+    assert proc.returncode == 0, proc.stdout
+    assert {k: v for k, v in release.held().items() if k in KEYS} == local_sha256(release.project)
