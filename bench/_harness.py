@@ -13,6 +13,7 @@ import io
 import json
 import os
 import platform
+import resource
 import shutil
 import statistics
 import subprocess
@@ -23,6 +24,7 @@ from pathlib import Path
 from typing import Callable, Sequence
 
 ROOT = Path(__file__).resolve().parent.parent
+SOURCE = [ROOT]  # where dodo.py, tasks/ and recipe/ are copied from (bench_release.py --source)
 BENCH = ROOT / "bench"
 CACHE = BENCH / ".cache"  # gitignored (bench/.gitignore): downloads and the scale project
 PYTHON = sys.executable
@@ -129,10 +131,11 @@ def tiny_sdist(folder: Path) -> Path:
 def project_sources_digest(*extra: str) -> str:
     """A digest of the code a project copy runs (dodo.py, tasks/, recipe/) plus extra strings."""
     digest = hashlib.sha256()
-    files = [ROOT / "dodo.py", *sorted((ROOT / "tasks").rglob("*.py")), *sorted((ROOT / "recipe").rglob("*"))]
+    source = SOURCE[0]
+    files = [source / "dodo.py", *sorted((source / "tasks").rglob("*.py")), *sorted((source / "recipe").rglob("*"))]
     for path in files:
         if path.is_file() and "__pycache__" not in path.parts:
-            digest.update(str(path.relative_to(ROOT)).encode() + b"\0" + path.read_bytes() + b"\0")
+            digest.update(str(path.relative_to(source)).encode() + b"\0" + path.read_bytes() + b"\0")
     for text in extra:
         digest.update(text.encode() + b"\0")
     return digest.hexdigest()[:16]
@@ -141,9 +144,10 @@ def project_sources_digest(*extra: str) -> str:
 def new_project(folder: Path, sdists: Sequence[Path] = ()) -> Path:
     """dodo.py, tasks/ and recipe/ copied into folder; the sdists placed in build/downloads."""
     folder.mkdir(parents=True, exist_ok=True)
-    shutil.copy(ROOT / "dodo.py", folder / "dodo.py")
+    source = SOURCE[0]
+    shutil.copy(source / "dodo.py", folder / "dodo.py")
     for name in ("tasks", "recipe"):
-        shutil.copytree(ROOT / name, folder / name, ignore=shutil.ignore_patterns("__pycache__"))
+        shutil.copytree(source / name, folder / name, ignore=shutil.ignore_patterns("__pycache__"))
     for sdist in sdists:
         (folder / "build" / "downloads").mkdir(parents=True, exist_ok=True)
         shutil.copy(sdist, folder / "build" / "downloads" / sdist.name)
@@ -159,6 +163,7 @@ class Run:
     returncode: int
     stdout: str
     stderr: str
+    cpu: float = 0.0  # user + system seconds of the command and its children
 
     @property
     def executed(self) -> list[str]:
@@ -172,11 +177,14 @@ class Run:
 
 def timed(argv: Sequence[str], cwd: Path, timeout: float = 3600) -> Run:
     """Wall-clock seconds of one command, output captured (never a terminal, for both sides)."""
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
     start = time.perf_counter()
     proc = subprocess.run(list(argv), cwd=cwd, env=child_env(), capture_output=True, text=True,
                           timeout=timeout, stdin=subprocess.DEVNULL)
     seconds = time.perf_counter() - start
-    return Run(seconds, proc.returncode, proc.stdout, proc.stderr)
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+    return Run(seconds, proc.returncode, proc.stdout, proc.stderr, cpu)
 
 
 def doit(root: Path, *args: str, check: bool = True) -> Run:

@@ -24,16 +24,18 @@ How each side is set up (all in a temporary folder; the project is never touched
   bench/scale_dodo.py, which only lets tasks/config.py accept Python versions past 3.14.  It is
   built once (~4 min) and cached in bench/.cache/scale-<digest of dodo.py, tasks/, recipe/>/;
   a changed source builds a new one.  Every timed run must execute no task.
-- 3 and 4: a fresh project copy per run, sdist in build/downloads, `doit -n 1` and `doit -n 2`
-  (doit's default process pool) to the end (verify).  The baseline of 3 is
+- 3 and 4: a fresh project copy per run, sdist in build/downloads, run to the end (verify):
+  `doit` (doit's in-process runner) for 3, `doit -n 1` and `doit -n 2` (doit's default process
+  pool, one and two workers) for 4.  The baseline of 3 is
   `pip wheel --no-deps --no-build-isolation <sdist>`, the same pip and setuptools the `wheel`
-  task uses (with build isolation pip would also install setuptools from the index).  The
-  `-n 1` runs serve as the release of 3 and the baseline of 4.  Every run's packages (conda-bld,
-  platform-builds, channel) must be byte-identical to the first `-n 1` run's, and the channel's
-  repodata.json identical apart from rattler's `indexed_timestamp` (the time indexing ran).
-- 5: 50 files of random bytes (200 MB), each checker's state taken, every mtime moved by 1 s with
-  the content unchanged, then `check_modified` called on each file (both must hash every byte
-  and answer "unchanged"); the page cache is warm for both.
+  task uses (with build isolation pip would also install setuptools from the index).  Every
+  run's packages (conda-bld, platform-builds, channel) must be byte-identical to the first run's,
+  and the channel's repodata.json identical apart from rattler's `indexed_timestamp` (the time
+  indexing ran, different in any two runs).
+- 5: 200 MB of random bytes in files of 40 KB (btrdb's packages are ~41 KB), 200 KB, 1 MB, 4 MB
+  and 20 MB, equal bytes per size (1,252 files); each checker's state taken, every mtime moved by
+  1 s with the content unchanged, then `check_modified` called on each file (both must hash every
+  byte and answer "unchanged"); the page cache is warm for both.  The ratio per size is printed.
 
 --quick: fewer runs (7 for 1, 2, 5; 3 for 3, 4), 50 MB for 5: for a quick look, not the README.
 Exit status 0 when every measure meets its goal.
@@ -53,13 +55,14 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _harness import (  # noqa: E402
-    BENCH, CACHE, PYTHON, ROOT, TINY, Row, Sample, btrdb_sdist, child_env, doit, fmt_seconds,
-    interleave, log, machine, new_project, project_sources_digest, release_digests, rotate, table,
-    timed, tiny_sdist,
+    BENCH, CACHE, PYTHON, SOURCE, TINY, Row, Sample, btrdb_sdist, doit, fmt_seconds, interleave, log,
+    machine, new_project, project_sources_digest, release_digests, table, timed, tiny_sdist,
 )
 
 GOALS = {1: 1.5, 2: 2.0, 3: 4.0, 4: 0.65, 5: 0.2}
 SCALE_PYTHONS = tuple(f"3.{minor}" for minor in range(6, 83))  # 77 minors x 13 platforms = 1,001
+# Measure 5's artifact sizes: btrdb's packages are ~40 KB; larger packages up to 20 MB.
+CHECK_SIZES = (40_000, 200_000, 1_000_000, 4_000_000, 20_000_000)
 
 
 # --- 1 and 2: no-op runs ----------------------------------------------------------------------
@@ -143,19 +146,20 @@ def release_rows(numbers: set[int], runs: int, tmp: Path) -> list[Row]:
     reference: dict[str, str] = {}
     problems: list[str] = []
 
-    def release(jobs: str) -> float:
-        root = tmp / f"release-n{jobs}"
+    def release(jobs: str | None) -> float:
+        label = f"-n {jobs}" if jobs else "(no -n)"
+        root = tmp / f"release-{jobs or 0}"
         shutil.rmtree(root, ignore_errors=True)
         shutil.copytree(template, root, symlinks=True)
-        run = doit(root, "-n", jobs)
+        run = doit(root, *(["-n", jobs] if jobs else []))
         if "verify" not in run.executed:
-            raise RuntimeError(f"`doit -n {jobs}` did not reach verify: {run.executed}")
+            raise RuntimeError(f"`doit {label}` did not reach verify: {run.executed}")
         digests = release_digests(root / "build")
         if not reference:
             reference.update(digests)
         elif digests != reference:
             differing = sorted(k for k in set(digests) | set(reference) if digests.get(k) != reference.get(k))
-            problems.append(f"-n {jobs} differs in {len(differing)} files, e.g. {differing[0]}")
+            problems.append(f"`doit {label}` differs in {len(differing)} files, e.g. {differing[0]}")
         shutil.rmtree(root)
         return run.seconds
 
@@ -168,25 +172,28 @@ def release_rows(numbers: set[int], runs: int, tmp: Path) -> list[Row]:
             raise RuntimeError(f"pip wheel failed:\n{run.stderr[-2000:]}")
         return run.seconds
 
-    sides = {"n1": lambda: release("1")}
-    if 3 in numbers:
+    sides = {}
+    if 3 in numbers:  # `doit` as a user types it: doit's in-process runner
+        sides["doit"] = lambda: release(None)
         sides["wheel"] = wheel
-    if 4 in numbers:
+    if 4 in numbers:  # `-n 1` and `-n 2`: doit's process pool with one and two workers
+        sides["n1"] = lambda: release("1")
         sides["n2"] = lambda: release("2")
     log(f"3/4: timing full releases, {runs} rounds of {', '.join(sides)} (about "
-        f"{(runs + 1) * 30 // 60 + 1} min)")
+        f"{(runs + 1) * 12 * len(sides) // 60 + 1} min)")
     samples = interleave(runs, sides, warmup=1)
     rows = []
     if 3 in numbers:
         rows.append(Row(3, "full btrdb release, clean build / `pip wheel --no-deps` of the sdist",
-                        samples["n1"], samples["wheel"], GOALS[3],
-                        note="sdist in build/downloads, local channel, `doit -n 1` to verify; "
+                        samples["doit"], samples["wheel"], GOALS[3],
+                        note="sdist in build/downloads, local channel, `doit` to verify; "
                              "pip wheel --no-build-isolation"))
     if 4 in numbers:
         checked = len(reference)
         rows.append(Row(4, "`doit -n 2` full release / `doit -n 1` full release",
                         samples["n2"], samples["n1"], GOALS[4],
-                        note=f"process pool; {checked} package and index files compared over all runs: "
+                        note=f"doit's process pool; {checked} package and index files compared over every "
+                             "release of 3 and 4: "
                              + ("identical" if not problems else "; ".join(problems)),
                         failed_check="artifacts differ" if problems else ""))
     return rows
@@ -196,41 +203,52 @@ def release_rows(numbers: set[int], runs: int, tmp: Path) -> list[Row]:
 
 
 def checker_row(runs: int, megabytes: int, tmp: Path) -> Row:
-    sys.path.insert(0, str(ROOT))
+    sys.path.insert(0, str(SOURCE[0]))
     from doit.dependency import MD5Checker
 
     from tasks.checker import XxhashChecker
 
     folder = tmp / "artifacts"
     folder.mkdir()
-    count = 50
-    size = megabytes * 1_000_000 // count
-    files = []
-    for number in range(count):
-        path = folder / f"pkg-{number:02d}.tar.bz2"
-        path.write_bytes(os.urandom(size))
-        files.append(str(path))
+    classes: dict[int, list[str]] = {}
+    for size in CHECK_SIZES:  # equal bytes in each size class
+        count = max(1, round(megabytes * 1_000_000 / len(CHECK_SIZES) / size))
+        classes[size] = []
+        for number in range(count):
+            path = folder / f"pkg-{size}-{number:04d}.tar.bz2"
+            path.write_bytes(os.urandom(size))
+            classes[size].append(str(path))
+    files = [path for paths in classes.values() for path in paths]
+    total = sum(os.path.getsize(path) for path in files)
     checkers = {"xxhash": XxhashChecker(), "md5": MD5Checker()}
     states = {name: {path: checker.get_state(path, None) for path in files} for name, checker in checkers.items()}
     for path in files:  # same bytes, new mtime: what a rebuild of a reproducible package leaves
         stat = os.stat(path)
         os.utime(path, ns=(stat.st_atime_ns, stat.st_mtime_ns + 1_000_000_000))
+    per_class = {name: {size: Sample() for size in classes} for name in checkers}
 
     def check(name: str) -> float:
         checker, saved = checkers[name], states[name]
-        start = time.perf_counter()
-        changed = [path for path in files if checker.check_modified(path, os.stat(path), saved[path])]
-        seconds = time.perf_counter() - start
-        if changed:
-            raise RuntimeError(f"{name} calls {len(changed)} unchanged files modified")
+        seconds = 0.0
+        for size, paths in classes.items():
+            start = time.perf_counter()
+            changed = [path for path in paths if checker.check_modified(path, os.stat(path), saved[path])]
+            spent = time.perf_counter() - start
+            if changed:
+                raise RuntimeError(f"{name} calls {len(changed)} unchanged files modified")
+            per_class[name][size].add(spent)
+            seconds += spent
         return seconds
 
-    log(f"5: timing check_modified on {megabytes} MB, {runs} rounds")
+    log(f"5: timing check_modified on {total / 1e6:.0f} MB in {len(files)} files, {runs} rounds")
     samples = interleave(runs, {name: (lambda name=name: check(name)) for name in checkers}, warmup=1)
-    return Row(5, f"XxhashChecker / doit's MD5Checker, {megabytes} MB, mtimes moved",
+    detail = ", ".join(
+        f"{size / 1e3:g} KB x{len(paths)} {per_class['xxhash'][size].median / per_class['md5'][size].median:.2f}x"
+        for size, paths in classes.items())
+    return Row(5, f"XxhashChecker / doit's MD5Checker, {total / 1e6:.0f} MB, mtimes moved",
                samples["xxhash"], samples["md5"], GOALS[5],
-               note=f"{count} files of {size / 1e6:.0f} MB, content unchanged, page cache warm, "
-                    "check_modified on each")
+               note=f"{len(files)} files, equal bytes per size class, content unchanged, page cache warm, "
+                    f"check_modified on each; per class (size, files, ratio): {detail}")
 
 
 # --- main -------------------------------------------------------------------------------------
@@ -244,7 +262,11 @@ def main() -> int:
     parser.add_argument("--runs", type=int, help="rounds for every measure (at least 5 for the README)")
     parser.add_argument("--json", type=Path, help="also write the figures and timings here")
     parser.add_argument("--no-cache", action="store_true", help="build the 1,000-artifact project afresh")
+    parser.add_argument("--source", type=Path, help="measure another tree's dodo.py, tasks/ and recipe/ "
+                        "(e.g. a copy with a candidate optimisation); default: this checkout")
     args = parser.parse_args()
+    if args.source:
+        SOURCE[0] = args.source.resolve()
     numbers = {int(part) for part in args.only.split(",") if part.strip()}
     cheap = args.runs or (7 if args.quick else 15)
     heavy = args.runs or (3 if args.quick else 5)
@@ -256,6 +278,7 @@ def main() -> int:
         print(f"  {name}: {value}")
     print(f"  mode: {'quick' if args.quick else 'full'}; runs: {cheap} (1, 2, 5), {heavy} (3, 4); "
           "PYTHONDONTWRITEBYTECODE unset for timed runs")
+    print(f"  measuring: {SOURCE[0]}")
     rows: list[Row] = []
     start = time.perf_counter()
     with tempfile.TemporaryDirectory(prefix="bench-release-") as name:

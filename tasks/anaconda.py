@@ -200,7 +200,7 @@ def inspect(path: Path, subdir: str) -> Package:
     try:
         package_attrs, release_attrs, file_attrs = inspect_conda_package(str(path))
     except Exception as err:  # noqa: BLE001 - any unreadable archive is the same user problem
-        raise UserError(f"{path} is not a readable conda package ({redact(err, None)}): rebuild it") from None
+        raise UserError(f"{path} is not a readable conda package ({redact(err, None)}): delete it and run doit to rebuild it") from None
     attrs = file_attrs["attrs"]
     if attrs.get("subdir") != subdir:
         raise UserError(

@@ -80,7 +80,7 @@ def read_package(path: Path) -> list[Member]:
     except _READ_ERRORS as err:
         raise UserError(f"{path.name} is corrupt ({err}): rebuild or download it again") from None
     except _Unsafe as err:
-        fix = "rebuild it or get it from a channel you trust"
+        fix = "delete it and run doit to rebuild it, or get it from a channel you trust"
         raise UserError(f"{path.name} is unsafe to install ({err}): {fix}") from None
     return members
 

@@ -189,6 +189,8 @@ def validate(config: Config) -> None:
     for label in config.labels or ("",):
         if not _OWNER.match(label):
             raise UserError(f"label={label!r} is not a valid channel label: use letters, digits, . _ -")
+    if config.local_source is not None and not config.local_source.is_dir():
+        raise UserError(f"source={config.source} does not exist: give the path of a checkout, or source=pypi")
     if config.local_source is not None and not (config.local_source / "setup.py").exists() \
             and not (config.local_source / "pyproject.toml").exists():
         raise UserError(
@@ -242,10 +244,10 @@ def check_version(version: str) -> None:
 
 
 def check_python(python: str) -> None:
-    match = _PYTHON.match(python)
-    if not match:
+    if not re.match(r"^[0-9]+\.[0-9]+$", python):
         raise UserError(f"python version {python!r} is malformed: give MAJOR.MINOR, e.g. pythons=3.6,3.7")
-    if not 6 <= int(match.group(1)) <= 14:
+    match = _PYTHON.match(python)
+    if not match or not 6 <= int(match.group(1)) <= 14:
         raise UserError(f"python {python} is not supported: give a version from 3.6 to 3.14")
 
 

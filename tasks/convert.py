@@ -127,7 +127,7 @@ def _read_info(source: Path, info: dict[str, Member]) -> _Info:
         prefixes = {**_has_prefix(info.get("info/has_prefix")), **_paths_prefixes(paths)}
         return _Info(index, _seconds(index.get("timestamp")), prefixes, no_link)
     except (ValueError, KeyError, TypeError, AttributeError) as err:
-        raise UserError(f"{source.name} has malformed info/ metadata ({err!r}): rebuild it") from None
+        raise UserError(f"{source.name} has malformed info/ metadata ({err!r}): delete it and run doit to rebuild it") from None
 
 
 def _has_prefix(member: Member | None) -> dict[str, Prefix]:

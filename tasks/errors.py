@@ -24,6 +24,10 @@ def one_line(action: Callable[..., Any]) -> Callable[..., Any]:
             action(*args, **kwargs)
         except UserError as err:
             return TaskFailed(str(err))
+        except OSError as err:  # a full disk, a read-only folder: the user's to fix, not a bug
+            where = f"{err.filename}: " if err.filename else ""
+            return TaskFailed(f"{where}{err.strerror or err}: free disk space or make the build folder "
+                              "writable, then run doit again")
         return None
 
     return run

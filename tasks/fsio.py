@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import glob
 import json
 import os
 import shutil
@@ -13,6 +14,8 @@ from typing import Any, Iterator
 import xxhash
 
 _CHUNK = 1 << 20
+_UMASK = os.umask(0)
+os.umask(_UMASK)
 
 
 @contextlib.contextmanager
@@ -22,7 +25,10 @@ def atomic_path(target: Path) -> Iterator[Path]:
     A crash or an error leaves the old target (or none) and no half-written file under its name.
     """
     target.parent.mkdir(parents=True, exist_ok=True)
+    for stale in target.parent.glob(f".{glob.escape(target.name)}.*.part"):  # left by a killed run
+        stale.unlink(missing_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".part", dir=target.parent)
+    os.fchmod(fd, 0o666 & ~_UMASK)  # mkstemp makes 0600; a channel must be readable by its users
     os.close(fd)
     tmp_path = Path(tmp)
     try:

@@ -144,7 +144,7 @@ def _package_name(path: Path, subdir: str) -> str:
     try:
         index = IndexJson.from_package_archive(path)
     except Exception as err:  # noqa: BLE001 - any unreadable archive is the same user problem
-        raise UserError(f"{path} is not a readable conda package ({redact(err, None)}): rebuild it") from None
+        raise UserError(f"{path} is not a readable conda package ({redact(err, None)}): delete it and run doit to rebuild it") from None
     if index.subdir != subdir:
         raise UserError(
             f"{path.name} says subdir {index.subdir!r} in info/index.json, not {subdir!r}: "

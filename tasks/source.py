@@ -12,6 +12,7 @@ import os
 import re
 import shutil
 import tarfile
+import tempfile
 import zipfile
 from pathlib import Path, PurePosixPath
 
@@ -48,13 +49,17 @@ def download(config: Config, folder: Path, runner: Runner = run) -> Path:
         return cached
     folder.mkdir(parents=True, exist_ok=True)
     spec = f"{config.package}=={config.version}"
-    result = runner(pip("download", "--no-deps", "--no-binary", ":all:", "--dest", str(folder), spec))
-    if result.returncode != 0:
-        raise UserError(_explain_pip_failure(config, result.stderr))
-    found = _find_sdist(folder, config.package, config.version)
-    if not found:
-        raise UserError(f"pip downloaded no sdist for {spec}: the release needs a source distribution")
-    return found
+    # pip writes into a private folder; only a complete download is renamed into the cache.
+    for stale in folder.glob(".download-*"):  # left by a killed run (we hold the run lock)
+        shutil.rmtree(stale, ignore_errors=True)
+    with tempfile.TemporaryDirectory(prefix=".download-", dir=folder) as tmp:
+        result = runner(pip("download", "--no-deps", "--no-binary", ":all:", "--dest", tmp, spec))
+        if result.returncode != 0:
+            raise UserError(_explain_pip_failure(config, result.stderr))
+        found = _find_sdist(Path(tmp), config.package, config.version)
+        if not found:
+            raise UserError(f"pip downloaded no sdist for {spec}: the release needs a source distribution")
+        return found.rename(folder / found.name)
 
 
 def _explain_pip_failure(config: Config, stderr: str) -> str:
@@ -125,7 +130,10 @@ def _unpack(sdist: Path, tree: Path) -> int:
                         epoch = max(epoch, int(member.mtime))
                         target.parent.mkdir(parents=True, exist_ok=True)
                         target.write_bytes(archive.extractfile(member).read())
-    except (tarfile.TarError, zipfile.BadZipFile, EOFError, OSError) as err:
+    except (tarfile.TarError, zipfile.BadZipFile, EOFError, OSError, UserError) as err:
+        shutil.rmtree(staging, ignore_errors=True)
+        if isinstance(err, UserError):
+            raise
         raise UserError(f"{sdist} is not a readable sdist ({err}): delete it and run again") from None
     shutil.rmtree(tree, ignore_errors=True)
     staging.rename(tree)

@@ -42,7 +42,8 @@ def check_archive(path: Path) -> dict[str, Any]:
                     data = tar.extractfile(member).read()
                     actual[member.name] = (hashlib.sha256(data).hexdigest(), len(data))
     except Exception as err:  # rattler and tarfile raise many types for a damaged archive
-        raise UserError(f"{path.name} is not a readable conda package ({err}): delete it and run `doit`") from None
+        raise UserError(f"{path.name} is corrupt or not a conda package ({str(err).splitlines()[0]}): "
+                        "delete it and run doit to rebuild it") from None
     _compare(path.name, declared, actual)
     return {"file": path.name, "subdir": index.subdir, "files": len(declared)}
 
@@ -52,13 +53,13 @@ def _compare(name: str, declared: dict[str, Any], actual: dict[str, tuple[str, i
         if entry.path_type.softlink:
             continue
         if relative not in actual:
-            raise UserError(f"{name}: paths.json lists {relative}, which the archive lacks: rebuild it")
+            raise UserError(f"{name}: paths.json lists {relative}, which the archive lacks: delete it and run doit to rebuild it")
         sha, size = actual[relative]
         if (entry.sha256 and entry.sha256.hex() != sha) or (entry.size_in_bytes not in (None, size)):
-            raise UserError(f"{name}: {relative} does not match its paths.json hash or size: rebuild it")
+            raise UserError(f"{name}: {relative} does not match its paths.json hash or size: delete it and run doit to rebuild it")
     extra = sorted(set(actual) - set(declared))
     if extra:
-        raise UserError(f"{name}: {extra[0]} is in the archive but not in paths.json: rebuild it")
+        raise UserError(f"{name}: {extra[0]} is in the archive but not in paths.json: delete it and run doit to rebuild it")
 
 
 def install_check(config: Config, artifacts: Sequence[P.Artifact], subdir: str,

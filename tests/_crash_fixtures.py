@@ -1,6 +1,6 @@
 """Shared set-up for the reliability, bad-input and secrets tests.
 
-One uninterrupted release of the tiny sdist (`released`, session scope) is the reference: its
+One uninterrupted release of the tiny sdist (`tiny_release`, session scope) is the reference: its
 build folder is snapshotted, and each scenario restores the snapshot *at the same path* (doit's
 database holds absolute paths), removes what its fault needs to rerun, then runs doit, through
 tests/_crash_run.py when a fault is injected.  An anaconda.org stand-in (`anaconda`) with
@@ -154,7 +154,7 @@ def sha256(path: Path) -> str:
 
 
 @pytest.fixture(scope="session")
-def released(tmp_path_factory: pytest.TempPathFactory, tiny_sdist: Path) -> Released:
+def tiny_release(tmp_path_factory: pytest.TempPathFactory, tiny_sdist: Path) -> Released:
     """One full, uninterrupted release of the tiny sdist (3 subdirs x 2 Pythons, local channel)."""
     root = tmp_path_factory.mktemp("reliability")
     project = new_project(root / "proj", (tiny_sdist,))
@@ -219,3 +219,42 @@ def local_artifacts(build: Path) -> dict[str, str]:
     for path in sorted(build.glob("conda-bld/*/*.tar.bz2")) + sorted(build.glob("platform-builds/*/*.tar.bz2")):
         found[f"{path.parent.name}/{path.name}"] = sha256(path)
     return found
+
+
+# -- file systems a user's machine can have: read-only, full ---------------------------------------
+
+
+def _mount(*argv: str) -> None:
+    done = subprocess.run(["mount", *argv], capture_output=True, text=True)
+    if done.returncode != 0:
+        pytest.skip(f"cannot mount here ({done.stderr.strip() or done.returncode}): needs root in a "
+                    "namespace that allows mounts")
+
+
+@contextlib.contextmanager
+def read_only(folder: Path) -> Iterator[Path]:
+    """folder, bind-mounted read-only over itself (root ignores mode bits, so chmod would not do)."""
+    _mount("--bind", str(folder), str(folder))
+    try:
+        _mount("-o", "remount,bind,ro", str(folder))
+        yield folder
+    finally:
+        subprocess.run(["umount", str(folder)], check=True)
+
+
+@contextlib.contextmanager
+def full_disk(folder: Path, size: str = "64k") -> Iterator[Path]:
+    """A tiny tmpfs mounted at folder (hiding what was there), then filled to the last byte."""
+    folder.mkdir(parents=True, exist_ok=True)
+    _mount("-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(folder))
+    try:
+        with open(folder / "filler", "wb", buffering=0) as handle:
+            for block in (65536, 4096, 512, 1):
+                try:
+                    while handle.write(b"\0" * block):
+                        pass
+                except OSError:
+                    pass
+        yield folder
+    finally:
+        subprocess.run(["umount", str(folder)], check=True)

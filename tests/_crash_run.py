@@ -14,7 +14,8 @@ Spec keys:
          "body"     (anaconda-client's storage POST) send the request, SIGKILL once half the
                     package file has been read into the request body
          "watch"    make the call while a watcher process waits for inotify `event` (moved_to,
-                    create, close_write) in folder `dir` and SIGKILLs this process at once;
+                    create, close_write) in the existing folder `dir`, on the entry `name` if
+                    given, and SIGKILLs this process at once;
                     SIGKILL after the call if the event never came (logged as a miss)
          "partial"  (subprocess.run of `pip download`) write the first half of the file `source`
                     under its own name into pip's --dest, as pip's interrupted copy would leave
@@ -30,6 +31,7 @@ from __future__ import annotations
 
 import functools
 import importlib
+import inspect
 import json
 import os
 import signal
@@ -117,12 +119,17 @@ def _fault(original: Callable[..., Any], spec: dict[str, Any]) -> Callable[..., 
             size = os.fstat(handle.fileno()).st_size
             return original(url, data, {"file": (name, _KillingReader(handle, size // 2, group))}, *args[3:], **kwargs)
         if when == "watch":
-            watcher = _watch(Path(spec["dir"]), spec.get("event", "moved_to"), group)
-            result = original(*args, **kwargs)
-            watcher.wait(timeout=5)  # it kills us at the event; the call finishing first is a miss
-            _log("watch missed: killed after the call")
-            _die(group)
-            return result
+            watcher = _watch(Path(spec["dir"]), spec.get("event", "moved_to"), group, spec.get("name", ""))
+
+            def missed() -> None:
+                try:
+                    watcher.wait(timeout=2)  # it kills us at the event: the call ending first is a miss
+                except subprocess.TimeoutExpired:
+                    watcher.kill()
+                _log("watch missed: killed after the call")
+                _die(group)
+
+            return _then(original(*args, **kwargs), missed)
         if when == "partial":
             argv = list(args[0])
             dest = Path(argv[argv.index("--dest") + 1])
@@ -131,37 +138,61 @@ def _fault(original: Callable[..., Any], spec: dict[str, Any]) -> Callable[..., 
             data = source.read_bytes()
             (dest / source.name).write_bytes(data[: len(data) // 2])
             _die(group)
-        result = original(*args, **kwargs)
         if when == "after":
-            _die(group)
-        return result
+            return _then(original(*args, **kwargs), lambda: _die(group))
+        return original(*args, **kwargs)
 
     return wrapper
+
+
+def _then(result: Any, action: Callable[[], None]) -> Any:
+    """Run action once the call's work is done: now, or when its coroutine has been awaited
+    (rattler's index_fs returns a coroutine: the indexing happens when asyncio.run awaits it)."""
+    if inspect.iscoroutine(result):
+        async def awaited() -> Any:
+            value = await result
+            action()
+            return value
+
+        return awaited()
+    action()
+    return result
 
 
 _WATCHER = r"""
 import ctypes, os, signal, struct, sys
 libc = ctypes.CDLL(None, use_errno=True)
+libc.prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG: never outlive the run it watches
 fd = libc.inotify_init()
 mask = {"moved_to": 0x80, "create": 0x100, "close_write": 0x8}[sys.argv[2]]
 if libc.inotify_add_watch(fd, sys.argv[1].encode(), mask) < 0:
     sys.exit(1)
-target, group = int(sys.argv[3]), sys.argv[4] == "1"
+target, group, wanted = int(sys.argv[3]), sys.argv[4] == "1", sys.argv[5]
 print("ready", flush=True)
-data = os.read(fd, 4096)
-name = data[16:16 + struct.unpack_from("iIII", data)[3]].rstrip(b"\0").decode()
+name = None
+while name is None:
+    data, at = os.read(fd, 65536), 0
+    while at < len(data):
+        length = struct.unpack_from("iIII", data, at)[3]
+        found = data[at + 16:at + 16 + length].rstrip(b"\0").decode()
+        at += 16 + length
+        if not wanted or found == wanted:
+            name = found
+            break
 with open(os.environ.get("CRASH_LOG") or os.devnull, "a") as log:
     log.write(f"watch hit {sys.argv[1]} {sys.argv[2]} {name}\n")
 os.killpg(os.getpgid(target), signal.SIGKILL) if group else os.kill(target, signal.SIGKILL)
 """
 
 
-def _watch(folder: Path, event: str, group: bool) -> subprocess.Popen:
+def _watch(folder: Path, event: str, group: bool, name: str = "") -> subprocess.Popen:
     """A separate process (it needs no GIL of ours: the Rust indexer may hold it) that SIGKILLs this
-    process the moment inotify reports `event` in folder."""
-    folder.mkdir(parents=True, exist_ok=True)
+    process the moment inotify reports `event` in folder (for an entry called `name`, if given)."""
+    if not folder.is_dir():
+        raise SystemExit(f"_crash_run: cannot watch {folder}: no such folder")
     proc = subprocess.Popen([sys.executable, "-c", _WATCHER, str(folder), event, str(os.getpid()),
-                             "1" if group else "0"], stdout=subprocess.PIPE, text=True)
+                             "1" if group else "0", name], stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                            stderr=subprocess.DEVNULL, text=True)
     assert proc.stdout is not None and proc.stdout.readline().strip() == "ready"
     return proc
 

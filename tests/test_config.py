@@ -48,7 +48,7 @@ def test_release_file_is_read(tmp_path):
 
 @pytest.mark.parametrize("overrides, fragment", [
     ({"pythons": "3.6,36"}, "malformed"),
-    ({"pythons": "2.7"}, "malformed"),
+    ({"pythons": "2.7"}, "not supported"),
     ({"pythons": "3.99"}, "not supported"),
     ({"platforms": "linux-64,amiga-68k"}, "unknown platform 'amiga-68k'"),
     ({"format": "zip"}, "format='zip' is not known"),
@@ -59,7 +59,7 @@ def test_release_file_is_read(tmp_path):
     ({"package": "Bad Name"}, "not a valid package name"),
     ({"version": "five"}, "not a version number"),
     ({"pythno": "3.6"}, "unknown setting 'pythno'"),
-    ({"source": "/does/not/exist"}, "not a Python project"),
+    ({"source": "/does/not/exist"}, "does not exist"),
     ({"target": "quetz"}, "needs quetz-url"),
     ({"owner": "bad owner"}, "owner="),
 ])
