@@ -10,7 +10,7 @@ Protocol (from binstar_client/__init__.py and commands/upload.py):
   POST {post_url}                             multipart form (form_data + Content-MD5 + file) → 201
   POST /commit/{owner}/{pkg}/{ver}/{basename} {dist_id} → the file becomes visible
   GET  /download/{owner}/{pkg}/{ver}/{basename}
-Channel view, as conda.anaconda.org lays it out: /{owner}/{subdir}/X (label main),
+Channel view, as anaconda.org's conda channels lay it out: /{owner}/{subdir}/X (label main),
 /{owner}/label/{label}/{subdir}/X and /{owner}/{label}/{subdir}/X, X = repodata.json or a file.
 
 Faults: `server.inject(point, kind, ...)`, point one of POINTS.  kind "status" answers `status`

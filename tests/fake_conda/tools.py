@@ -210,7 +210,7 @@ package:
   version: "{{{{ version }}}}"
 
 source:
-  url: https://pypi.io/packages/source/{{{{ name[0] }}}}/{{{{ name }}}}/{{{{ name }}}}-{{{{ version }}}}.tar.gz
+  url: {url}
   sha256: {sha256}
 
 build:
@@ -260,7 +260,7 @@ def skeleton(argv: list[str]) -> int:
         folder.mkdir(parents=True)
         sha256 = hashlib.sha256(sdist.read_bytes()).hexdigest()
         print(f"Writing recipe for {package.lower()}")
-        text = _SKELETON.format(name=package, version=args.version, sha256=sha256)
+        text = _SKELETON.format(name=package, version=args.version, sha256=sha256, url=sdist.resolve().as_uri())
         (folder / "meta.yaml").write_text(text, encoding="utf-8")
     return 0
 
