@@ -8,13 +8,14 @@ declares tasks; each step's work is done in tasks/<step>.py.
 
 from __future__ import annotations
 
+import functools
+
 from doit import doit_cmd
-from doit.tools import config_changed
 
 from tasks import conda_engine, lockfile, plan, source
 from tasks import project as P
 from tasks import subdirs
-from tasks.checker import XxhashChecker
+from tasks.checker import SettingsChanged, XxhashChecker
 from tasks.config import load, settle
 from tasks.errors import Step, UserError
 from tasks.report import ReleaseReporter
@@ -40,9 +41,11 @@ DOIT_CONFIG = {
 }
 
 
-def _changed(*settings: str):
-    """Rerun a task when one of these settings changes (nikola's config_changed habit)."""
-    return config_changed(CONFIG.subset(*settings))
+@functools.cache
+def _changed(*settings: str) -> SettingsChanged:
+    """Rerun a task when one of these settings changes (nikola's config_changed habit); one
+    shared check per set of settings."""
+    return SettingsChanged(CONFIG.subset(*settings))
 
 
 def task_toolchain():
@@ -63,7 +66,7 @@ def task_source():
     settings = CONFIG.subset("package", "version", "source", "sha256")
     if CONFIG.local_source is not None:  # a checkout's edits rerun the release from the top
         settings["checkout"] = source.checkout_fingerprint(CONFIG.local_source, CONFIG.build_dir)
-    uptodate = [config_changed(settings)]  # one config_changed per task: doit keeps one value
+    uptodate = [SettingsChanged(settings)]  # one per task: doit keeps one config_changed value
     return {
         "actions": [(Step("source:fetch"), [CONFIG])],
         "targets": [PATHS.source_record],
@@ -150,14 +153,14 @@ def _target_settings() -> dict:
 
 def task_upload():
     """Publish every artifact to the target (a local channel by default) and stamp it."""
-    target = _target_settings()
+    target = SettingsChanged(_target_settings())  # one check shared by every upload
     for artifact in PLAN.published:
         yield {
             "name": artifact.key,
             "actions": [(Step("upload:publish"), [CONFIG, artifact])],
             "file_dep": [artifact.path],
             "targets": [P.stamp(CONFIG, artifact)],
-            "uptodate": [config_changed(target)],
+            "uptodate": [target],
             "verbosity": 2,
         }
 

@@ -22,8 +22,9 @@ How each side is set up (all in a temporary folder; the project is never touched
 - 2: the ~1,000-artifact release is the tests' tiny package for 77 Python minors (3.6 … 3.82) ×
   all 13 platforms = 1,001 artifacts, 2,008 tasks, run with the project's dodo.py through
   bench/scale_dodo.py, which only lets tasks/config.py accept Python versions past 3.14.  It is
-  built once (~4 min) and cached in bench/.cache/scale-<digest of dodo.py, tasks/, recipe/>/;
-  a changed source builds a new one.  Every timed run must execute no task.
+  built once (2-4 min) and cached in bench/.cache/scale-<digest of dodo.py, tasks/, recipe/>/;
+  a changed source builds a new one (the two most recently used are kept).  Every timed run must
+  execute no task.
 - 3 and 4: a fresh project copy per run, sdist in build/downloads, run to the end (verify):
   `doit` (doit's in-process runner) for 3, `doit -n 1` and `doit -n 2` (doit's default process
   pool, one and two workers) for 4.  The baseline of 3 is
@@ -92,10 +93,10 @@ def scale_project(use_cache: bool, tmp: Path) -> Path:
     folder = (CACHE / f"scale-{key}") if use_cache else (tmp / "scale")
     if (folder / ".complete").exists():
         log(f"scale: reusing {folder}")
+        (folder / ".complete").touch()  # last used: see _prune
         return folder
     if use_cache:
-        for old in CACHE.glob("scale-*"):
-            shutil.rmtree(old, ignore_errors=True)
+        _prune(keep=2)
     shutil.rmtree(folder, ignore_errors=True)
     new_project(folder, [tiny_sdist(tmp / "tiny")])
     (folder / "dodo_scale.py").write_text(scale_dodo)
@@ -106,6 +107,19 @@ def scale_project(use_cache: bool, tmp: Path) -> Path:
     _noop(folder, *scale_args())
     (folder / ".complete").write_text("released and up to date\n")
     return folder
+
+
+def _prune(keep: int) -> None:
+    """Remove all but the `keep` most recently used scale projects (~45 MB each), never one used in
+    the last hour (another benchmark may be timing it)."""
+    done = sorted(CACHE.glob("scale-*/.complete"), key=lambda path: path.stat().st_mtime, reverse=True)
+    unfinished = [folder for folder in CACHE.glob("scale-*") if not (folder / ".complete").exists()]
+    for marker in done[keep:]:
+        if time.time() - marker.stat().st_mtime > 3600:
+            shutil.rmtree(marker.parent, ignore_errors=True)
+    for folder in unfinished:  # an interrupted set-up, unless one is under way
+        if time.time() - folder.stat().st_mtime > 3600:
+            shutil.rmtree(folder, ignore_errors=True)
 
 
 def noop_rows(numbers: set[int], runs: int, tmp: Path, use_cache: bool) -> list[Row]:

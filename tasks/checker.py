@@ -1,11 +1,13 @@
-"""doit's file checker with xxh3-128 in place of md5."""
+"""doit's file checker with xxh3-128 in place of md5, and a shareable settings check."""
 
 from __future__ import annotations
 
+import inspect
 import os
 from typing import Any
 
 from doit.dependency import FileChangedChecker
+from doit.tools import config_changed
 
 from . import fsio
 
@@ -30,3 +32,24 @@ class XxhashChecker(FileChangedChecker):
         if current_state and current_state[0] == stat.st_mtime:
             return None  # doit keeps the saved state
         return stat.st_mtime, stat.st_size, fsio.xxh3(dep)
+
+
+class SettingsChanged(config_changed):
+    """doit's `config_changed`, cheap enough to share among a thousand tasks.
+
+    The digest of the settings is computed once, not once per task, and the call signature is
+    declared, so doit does not re-inspect it for every task it checks (both showed in profiles
+    of a no-op run with ~1,000 uploads).
+    """
+
+    __signature__ = inspect.Signature([
+        inspect.Parameter("task", inspect.Parameter.POSITIONAL_OR_KEYWORD),
+        inspect.Parameter("values", inspect.Parameter.POSITIONAL_OR_KEYWORD),
+    ])
+
+    def __init__(self, settings: dict[str, Any]) -> None:
+        super().__init__(settings)
+        self._digest = super()._calc_digest()
+
+    def _calc_digest(self) -> str:
+        return self._digest

@@ -43,10 +43,16 @@ class ReleaseReporter(ConsoleReporter):
 
     def complete_run(self) -> None:
         super().complete_run()
-        lines = [f"{kind}: {len(files)}" + (f" ({', '.join(sorted(files))})" if files else "")
-                 for kind, files in self.done.items() if files]
+        lines = [f"{kind}: {len(files)}" + _names(files) for kind, files in self.done.items() if files]
         if lines:
             self.write("summary: " + "; ".join(lines) + "\n")
+
+
+def _names(files: set[str], most: int = 20) -> str:
+    """The file names, or the first `most` of them: a no-op run of 1,000 files stays readable."""
+    shown = sorted(files)[:most]
+    more = f", … {len(files) - most} more" if len(files) > most else ""
+    return f" ({', '.join(shown)}{more})"
 
 
 def _file_of(task) -> str:
