@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
-import io
 import json
 import os
 import platform
@@ -18,7 +17,6 @@ import shutil
 import statistics
 import subprocess
 import sys
-import tarfile
 import time
 from pathlib import Path
 from typing import Callable, Sequence
@@ -94,35 +92,14 @@ def btrdb_sdist() -> Path:
 
 
 TINY = ("crdagtiny", "1.0.0")
-_TINY_FILES = {  # the same tiny package tests/conftest.py builds
-    "setup.py": (
-        "from setuptools import setup\n"
-        "setup(name='crdagtiny', version='1.0.0', packages=['crdagtiny'],\n"
-        "      package_data={'crdagtiny': ['data/*.txt']}, python_requires='>=3.6',\n"
-        "      description='A tiny package the tests release.', license='MIT',\n"
-        "      install_requires=['attrs>=17.4'],\n"
-        "      entry_points={'console_scripts': ['crdagtiny-hello = crdagtiny.cli:main']})\n"
-    ),
-    "crdagtiny/__init__.py": "from pathlib import Path\nGREETING = (Path(__file__).parent / 'data' / 'greeting.txt').read_text().strip()\n",
-    "crdagtiny/cli.py": "def main():\n    from crdagtiny import GREETING\n    print(GREETING)\n",
-    "crdagtiny/data/greeting.txt": "hello from crdagtiny\n",
-    "LICENSE": "MIT License\n",
-    "PKG-INFO": "Metadata-Version: 1.1\nName: crdagtiny\nVersion: 1.0.0\nSummary: A tiny package the tests release.\nLicense: MIT\n",
-}
 
 
 def tiny_sdist(folder: Path) -> Path:
-    """A real sdist of a tiny pure-Python package (fixed mtimes), as the test suite makes."""
-    folder.mkdir(parents=True, exist_ok=True)
-    top = "crdagtiny-1.0.0"
-    sdist = folder / f"{top}.tar.gz"
-    with tarfile.open(sdist, "w:gz") as archive:
-        for name, text in sorted(_TINY_FILES.items()):
-            data = text.encode()
-            info = tarfile.TarInfo(f"{top}/{name}")
-            info.size, info.mtime, info.mode = len(data), 1_600_000_000, 0o644
-            archive.addfile(info, io.BytesIO(data))
-    return sdist
+    """A real sdist of the tiny pure-Python package the test suite releases (tests/tiny.py)."""
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
+    from tiny import make_sdist
+
+    return make_sdist(folder)
 
 
 # --- projects ---------------------------------------------------------------------------------

@@ -2,36 +2,19 @@
 
 from __future__ import annotations
 
-import io
 import os
 import shutil
 import subprocess
 import sys
-import tarfile
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
+from tiny import make_sdist  # noqa: F401  (tests import it from here too)
+
 ROOT = Path(__file__).resolve().parent.parent
 TINY_ARGS = ("package=crdagtiny", "version=1.0.0", "pythons=3.6,3.7", "platforms=linux-64,win-64,osx-arm64")
-
-_TINY_FILES = {
-    "setup.py": (
-        "from setuptools import setup\n"
-        "setup(name='crdagtiny', version='1.0.0', packages=['crdagtiny'],\n"
-        "      package_data={'crdagtiny': ['data/*.txt']}, python_requires='>=3.6',\n"
-        "      description='A tiny package the tests release.', license='MIT',\n"
-        "      install_requires=['attrs>=17.4'],\n"
-        "      entry_points={'console_scripts': ['crdagtiny-hello = crdagtiny.cli:main']})\n"
-    ),
-    "crdagtiny/__init__.py": "from pathlib import Path\nGREETING = (Path(__file__).parent / 'data' / 'greeting.txt').read_text().strip()\n",
-    "crdagtiny/cli.py": "def main():\n    from crdagtiny import GREETING\n    print(GREETING)\n",
-    "crdagtiny/data/greeting.txt": "hello from crdagtiny\n",
-    "LICENSE": "MIT License\n",
-    "PKG-INFO": "Metadata-Version: 1.1\nName: crdagtiny\nVersion: 1.0.0\nSummary: A tiny package the tests release.\nLicense: MIT\n",
-}
-
 
 def pytest_addoption(parser):
     parser.addoption("--run-pypi", action="store_true", help="run tests that download from the package index")
@@ -44,19 +27,6 @@ def pytest_collection_modifyitems(config, items):
     for item in items:
         if "pypi" in item.keywords:
             item.add_marker(skip)
-
-
-def make_sdist(folder: Path, files: dict[str, str] = _TINY_FILES, top: str = "crdagtiny-1.0.0") -> Path:
-    """A real sdist (tar.gz, fixed mtimes) with the given files under its top folder."""
-    folder.mkdir(parents=True, exist_ok=True)
-    sdist = folder / f"{top}.tar.gz"
-    with tarfile.open(sdist, "w:gz") as archive:
-        for name, text in sorted(files.items()):
-            data = text.encode()
-            info = tarfile.TarInfo(f"{top}/{name}")
-            info.size, info.mtime, info.mode = len(data), 1_600_000_000, 0o644
-            archive.addfile(info, io.BytesIO(data))
-    return sdist
 
 
 @pytest.fixture(scope="session")

@@ -18,7 +18,8 @@ pytest.register_assert_rewrite("_crash_fixtures")
 import _convert_helpers as h  # noqa: E402
 from _crash_fixtures import (OWNER, PY36, PY37, full_disk, leftovers, outputs, read_only,  # noqa: E402
                              run_doit)
-from conftest import _TINY_FILES, TINY_ARGS, make_sdist, new_project  # noqa: E402
+from conftest import TINY_ARGS, new_project  # noqa: E402
+from tiny import TINY_FILES as _TINY_FILES, make_sdist  # noqa: E402
 
 pytest_plugins = ("_crash_fixtures",)
 
