@@ -1,6 +1,9 @@
 """Benchmark: the release's fixed costs, side by side with what they are measured against.
 
-    /work/venv/bin/python bench/bench_release.py [--quick] [--only 1,2,...] [--json FILE]
+    /work/venv/bin/python bench/bench_release.py [--quick] [--only 1,2,...] [--json FILE] [--source DIR]
+
+--source DIR measures another tree's dodo.py, tasks/ and recipe/ (e.g. a copy with a candidate
+optimisation) with the same harness; bench/profile_release.py shows where the time goes.
 
 Each measure is a ratio of two medians taken in the same run, the two sides interleaved (each
 goes first in turn) so that the machine's load drifts over both alike:
@@ -16,7 +19,7 @@ How each side is set up (all in a temporary folder; the project is never touched
   once; timed commands run `python -m doit` in it with PYTHONDONTWRITEBYTECODE unset.
 - btrdb's sdist is downloaded once to bench/.cache/ (pip download, sha256 checked against
   recipe/release.toml's pin) and copied into the project's build/downloads: no network is timed.
-- 1: the default release (btrdb 5.2.2, Python 3.6 and 3.7, 9 platforms: 18 artifacts, 41 tasks)
+- 1: the default release (btrdb 5.2.2, Python 3.6 and 3.7, 9 platforms: 18 artifacts, 42 tasks)
   is run once, then `doit` is timed with nothing to do; the baseline is `doit` on an empty
   dodo.py, i.e. the interpreter and doit starting.
 - 2: the ~1,000-artifact release is the tests' tiny package for 77 Python minors (3.6 … 3.82) ×
@@ -39,7 +42,8 @@ How each side is set up (all in a temporary folder; the project is never touched
   byte and answer "unchanged"); the page cache is warm for both.  The ratio per size is printed.
 
 --quick: fewer runs (7 for 1, 2, 5; 3 for 3, 4), 50 MB for 5: for a quick look, not the README.
-Exit status 0 when every measure meets its goal.
+Exit status 0 when every measure meets its goal.  The machine should be otherwise idle: on a
+2-core machine a concurrent job takes the second core from `doit -n 2` (measure 4) first.
 """
 
 from __future__ import annotations
