@@ -98,7 +98,7 @@ def task_recipe():
 
 
 def task_wheel():
-    """Build one pure-Python wheel of the source with pip, for every Python version's build."""
+    """Build one pure-Python wheel of the source (its setuptools backend, or pip), for every build."""
     if CONFIG.engine == "conda":
         return {"actions": None, "doc": "(not used: conda-build runs the recipe's pip install)"}
     return {

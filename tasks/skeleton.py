@@ -8,6 +8,7 @@ so the result is checked before it is moved into place.
 from __future__ import annotations
 
 import contextlib
+import importlib.util
 import io
 import json
 import logging
@@ -50,9 +51,10 @@ def _grayskull(sdist: Path, out: Path) -> str:
 
     out.mkdir()
     chatter = io.StringIO()
-    logging.disable(logging.INFO)  # grayskull logs every licence it compares at INFO
+    logging.disable(logging.WARNING)  # grayskull's licence matching, setuptools' warnings
     try:
-        with contextlib.redirect_stdout(chatter), contextlib.redirect_stderr(chatter), _cwd(out):
+        with contextlib.redirect_stdout(chatter), contextlib.redirect_stderr(chatter), _cwd(out), \
+                _no_setup_installs():
             recipe, gs_config = create_python_recipe(str(sdist), from_local_sdist=True)
             generate_recipe(recipe, gs_config, str(out), use_v1_format=False)
     except Exception as err:  # grayskull raises anything from setup.py; report it as one line
@@ -64,6 +66,50 @@ def _grayskull(sdist: Path, out: Path) -> str:
     if not written:
         raise UserError(f"grayskull wrote no meta.yaml for {sdist.name}: check that it is a Python sdist")
     return written[0].read_text(encoding="utf-8")
+
+
+@contextlib.contextmanager
+def _no_setup_installs():
+    """Keep grayskull from installing what setup.py needs when it runs it for its metadata.
+
+    grayskull runs `pip install DEP --target=...` for every third-party module setup.py imports,
+    and setuptools fetches the `setup_requires` (btrdb's pytest-runner) before running setup.py:
+    seconds of child processes and index look-ups, for modules this Python mostly imports
+    already.  Here a module this Python can import is recorded as grayskull records it, without
+    pip; others still go to grayskull's pip.  setup_requires are read from setup()'s arguments,
+    not installed.  The meta.yaml is the same either way (tests/test_skeleton.py)."""
+    import setuptools
+    from grayskull.strategy import py_base
+
+    pip_install_dep = py_base.pip_install_dep
+
+    def install_if_missing(data_dist: dict, dep_name: str, pip_dir: str) -> None:
+        name = "setuptools" if dep_name == "pkg_resources" else dep_name
+        if not _importable(name):
+            return pip_install_dep(data_dist, dep_name, pip_dir)
+        if not data_dist.get("setup_requires"):
+            data_dist["setup_requires"] = []
+        if name.lower() not in ("setuptools", *data_dist["setup_requires"]):
+            data_dist["setup_requires"].append(name.lower())
+        return None
+
+    fetch = getattr(setuptools, "_install_setup_requires", None)
+    py_base.pip_install_dep = install_if_missing
+    if fetch is not None:
+        setuptools._install_setup_requires = lambda attrs: None
+    try:
+        yield
+    finally:
+        py_base.pip_install_dep = pip_install_dep
+        if fetch is not None:
+            setuptools._install_setup_requires = fetch
+
+
+def _importable(module: str) -> bool:
+    try:
+        return importlib.util.find_spec(module) is not None
+    except (ImportError, ValueError):
+        return False
 
 
 @contextlib.contextmanager

@@ -1,0 +1,68 @@
+"""The skeleton step: grayskull reads setup.py without installing what it imports or requires."""
+
+from __future__ import annotations
+
+import setuptools
+from grayskull.strategy import py_base
+
+from tasks import skeleton
+from tiny import TINY_FILES, make_sdist
+
+
+def _sdist(tmp_path, prelude: str = "", setup_requires: str = ""):
+    files = dict(TINY_FILES)
+    setup = files["setup.py"]
+    if setup_requires:
+        setup = setup.replace("install_requires=", f"setup_requires={setup_requires}, install_requires=")
+    files["setup.py"] = prelude + setup
+    return make_sdist(tmp_path / "sdist", files)
+
+
+def _pip_calls(monkeypatch) -> list[str]:
+    """grayskull's `pip install DEP --target` replaced by a recorder (no test runs pip)."""
+    calls: list[str] = []
+    monkeypatch.setattr(py_base, "pip_install_dep", lambda data, name, folder: calls.append(name))
+    return calls
+
+
+def _section(meta: str, name: str) -> list[str]:
+    lines = meta.split(f"  {name}:\n", 1)[1].splitlines()
+    return [line.strip()[2:] for line in lines[: next(i for i, l in enumerate(lines) if not l.startswith("    - "))]]
+
+
+def test_importable_setup_imports_and_setup_requires_are_not_installed(tmp_path, monkeypatch):
+    calls = _pip_calls(monkeypatch)
+
+    def fetch(attrs):  # setuptools' setup_requires download
+        raise AssertionError("setup_requires were fetched")
+
+    monkeypatch.setattr(setuptools, "_install_setup_requires", fetch)
+    sdist = _sdist(tmp_path, prelude="import xxhash\n", setup_requires="['crdag-absent-tool>=1']")
+    meta = skeleton._grayskull(sdist, tmp_path / "out")
+    assert calls == []
+    assert "crdag-absent-tool >=1" in _section(meta, "host")  # read from setup(), not installed
+    assert "attrs >=17.4" in _section(meta, "run")
+    # both seams are handed back as they were found
+    assert setuptools._install_setup_requires is fetch
+    py_base.pip_install_dep("data", "name", "folder")
+    assert calls == ["name"]
+
+
+def test_a_module_this_python_lacks_still_goes_to_grayskulls_pip(tmp_path, monkeypatch):
+    calls = _pip_calls(monkeypatch)
+    sdist = _sdist(tmp_path, prelude="import crdag_absent_module\n")
+    skeleton._grayskull(sdist, tmp_path / "out")
+    assert set(calls) == {"crdag_absent_module"}
+
+
+def test_pkg_resources_counts_as_setuptools(monkeypatch):
+    calls: list[str] = []
+    monkeypatch.setattr(py_base, "pip_install_dep", lambda data, name, folder: calls.append(name))
+    data: dict = {}
+    with skeleton._no_setup_installs():
+        py_base.pip_install_dep(data, "pkg_resources", "unused")
+        py_base.pip_install_dep(data, "xxhash", "unused")
+        py_base.pip_install_dep(data, "xxhash", "unused")
+        py_base.pip_install_dep(data, "crdag_absent_module", "unused")
+    assert data["setup_requires"] == ["xxhash"]  # as grayskull records them; setuptools is implied
+    assert calls == ["crdag_absent_module"]
