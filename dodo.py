@@ -1,6 +1,7 @@
 """The btrdb conda release walkthrough as a doit DAG.
 
-    source -> skeleton -> recipe -> build:<py> -> convert:<py>-<subdir> -> upload:<file> -> verify
+    source -> skeleton -> recipe -> build:<py> -> convert:<py>-<subdir> -> upload:<file>
+        -> manifest -> check:<py> -> verify
 
 Settings come from recipe/release.toml and `doit NAME=VALUE` (see README).  This file only
 declares tasks; each step's work is done in tasks/<step>.py.
@@ -175,12 +176,24 @@ def task_manifest():
     }
 
 
+def task_check():
+    """Read one build's artifacts back with py-rattler; install this platform's from the channel."""
+    for build, artifacts in PLAN.checks().items():
+        yield {
+            "name": build,
+            "actions": [(Step("verify:check"), [CONFIG, build, artifacts, NATIVE])],
+            "file_dep": [PATHS.manifest],
+            "targets": [P.check_stamp(CONFIG, build)],
+            "uptodate": [_changed("channel_url", "engine")],
+        }
+
+
 def task_verify():
-    """Read every artifact back with py-rattler and install this platform's from the channel."""
+    """The walkthrough's "test the deployment": every build's check, merged and shown."""
+    builds = list(PLAN.checks())
     return {
-        "actions": [(Step("verify:run"), [CONFIG, PLAN.published, NATIVE])],
-        "file_dep": [PATHS.manifest],
+        "actions": [(Step("verify:run"), [CONFIG, builds])],
+        "file_dep": [P.check_stamp(CONFIG, build) for build in builds],
         "targets": [P.verify_stamp(CONFIG)],
-        "uptodate": [_changed("channel_url", "engine")],
         "verbosity": 2,
     }

@@ -38,6 +38,11 @@ class Plan:
     conversions: tuple[Conversion, ...]
     published: tuple[P.Artifact, ...]
 
+    def checks(self) -> dict[str, tuple[P.Artifact, ...]]:
+        """One `check:<python>` task per build: the published files made from it, every subdir."""
+        return {build.name: tuple(a for a in self.published if a.python == build.python)
+                for build in self.builds}
+
 
 def make(config: Config, native: str) -> Plan:
     """What to build, convert and publish; the native build is published when its subdir is asked."""

@@ -140,3 +140,8 @@ def stamp(config: Config, artifact: Artifact) -> Path:
 
 def verify_stamp(config: Config) -> Path:
     return paths(config).stamps / f"verify-{config.target}.json"
+
+
+def check_stamp(config: Config, build: str) -> Path:
+    """What `check:<python>` found for one build's files; `verify` merges them."""
+    return paths(config).stamps / f"verify-{config.target}-{build}.json"

@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import datetime
 import hashlib
+import json
 import re
 import subprocess
 import sys
@@ -110,8 +111,9 @@ def stub_channel(folder: Path, subdir: str, depends: Sequence[str]) -> Path:
         assemble_package(name, version, subdir, "stub_0", folder / subdir, files_dir=empty,
                          archive_type=ArchiveType.TarBz2, timestamp=stamp)
     (folder / "noarch").mkdir(exist_ok=True)
-    for name in dict.fromkeys((subdir, "noarch")):
-        asyncio.run(rattler.index.index_fs(folder, target_platform=rattler.Subdir(name)))
+    for name in dict.fromkeys((subdir, "noarch")):  # plain repodata.json is all rattler reads here
+        asyncio.run(rattler.index.index_fs(folder, target_platform=rattler.Subdir(name),
+                                           write_zst=False, write_shards=False))
     return folder
 
 
@@ -169,19 +171,29 @@ def published_channel(config: Config) -> str | None:
     return config.channel_url or None
 
 
-def run(config: Config, published: Sequence[P.Artifact], subdir: str) -> None:
-    """Check every archive, install this platform's packages, then write the verify stamp (last)."""
-    stamp = P.verify_stamp(config)
-    stamp.unlink(missing_ok=True)
-    archives = [check_archive(a.path) for a in published]
-    mine = [a for a in published if a.subdir in (subdir, "noarch")]
-    if published_channel(config) is None:
-        print(f"install check skipped: give channel-url= (the conda channel of {config.owner}) to install "
-              "from what was published")
-        installs: list[dict[str, Any]] = []
-    else:
+def check(config: Config, build: str, artifacts: Sequence[P.Artifact], subdir: str) -> None:
+    """`check:<python>`: check one build's archives, install the one for this platform, then
+    write its check stamp (last).  One task per build, so `doit -n 2` checks them side by side."""
+    stamp = P.check_stamp(config, build)
+    for old in (stamp, P.verify_stamp(config)):  # a failed check leaves no verify stamp standing
+        old.unlink(missing_ok=True)
+    archives = [check_archive(a.path) for a in artifacts]
+    mine = [a for a in artifacts if a.subdir in (subdir, "noarch")]
+    installs: list[dict[str, Any]] = []
+    if published_channel(config) is not None and mine:
         meta_text = P.paths(config).meta.read_text(encoding="utf-8")
         installs = _installer(config)(config, mine, subdir, meta_text)
     fsio.write_json(stamp, {"archives": archives, "installs": installs})
+
+
+def run(config: Config, builds: Sequence[str]) -> None:
+    """`verify`: every build's check stamp merged into the verify stamp, and the results shown."""
+    records = [json.loads(P.check_stamp(config, build).read_text()) for build in builds]
+    archives = [entry for record in records for entry in record["archives"]]
+    installs = [entry for record in records for entry in record["installs"]]
+    if published_channel(config) is None:
+        print(f"install check skipped: give channel-url= (the conda channel of {config.owner}) to install "
+              "from what was published")
+    fsio.write_json(P.verify_stamp(config), {"archives": archives, "installs": installs})
     for item in installs:
         print(f"verified {item['file']}: " + ", ".join(f"{m} {r}" for m, r in item["imports"].items()))

@@ -15,6 +15,8 @@ from tiny import make_sdist  # noqa: F401  (tests import it from here too)
 
 ROOT = Path(__file__).resolve().parent.parent
 TINY_ARGS = ("package=crdagtiny", "version=1.0.0", "pythons=3.6,3.7", "platforms=linux-64,win-64,osx-arm64")
+CHECKS = ("check:3.6", "check:3.7")  # the verify checks of TINY_ARGS' two builds
+
 
 def pytest_addoption(parser):
     parser.addoption("--run-pypi", action="store_true", help="run tests that download from the package index")

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import TINY_ARGS, new_project
+from conftest import CHECKS, TINY_ARGS, new_project
 from tasks.verify import stub_channel
 
 TINY_SUBDIRS = ("linux-64", "win-64", "osx-arm64")
@@ -30,7 +30,7 @@ def released(tmp_path_factory, tiny_sdist):
 def test_full_release_builds_converts_publishes_and_verifies(released):
     project, first = released
     names = set(project.executed(first))
-    assert {"source", "skeleton", "recipe", "wheel", "build:3.6", "build:3.7", "manifest", "verify"} <= names
+    assert {"source", "skeleton", "recipe", "wheel", "build:3.6", "build:3.7", "manifest", *CHECKS, "verify"} <= names
     assert {f"convert:{py}-{sub}" for py in ("3.6", "3.7") for sub in ("win-64", "osx-arm64")} <= names
     channel = project.build / "channel"
     for subdir in TINY_SUBDIRS:
@@ -107,7 +107,7 @@ def test_adding_a_platform_adds_only_its_conversions_and_uploads(project):
     rerun = set(project.executed(project.doit(*wider)))
     assert rerun == {"convert:3.6-linux-aarch64", "convert:3.7-linux-aarch64",
                      "upload:linux-aarch64/crdagtiny-1.0.0-py36_0.tar.bz2",
-                     "upload:linux-aarch64/crdagtiny-1.0.0-py37_0.tar.bz2", "manifest", "verify"}
+                     "upload:linux-aarch64/crdagtiny-1.0.0-py37_0.tar.bz2", "manifest", *CHECKS, "verify"}
 
 
 def test_deleting_one_converted_file_redoes_only_it(project):
@@ -142,7 +142,7 @@ def test_clean_then_release_publishes_identical_files_and_uploads_nothing(projec
 def test_upload_alone_runs_only_uploads_and_what_they_need(project):
     proc = project.doit("upload", *TINY_ARGS)
     names = set(project.executed(proc))
-    assert "verify" not in names and "manifest" not in names
+    assert names.isdisjoint({"manifest", *CHECKS, "verify"})
     assert sum(n.startswith("upload:") for n in names) == 6
     assert project.executed(project.doit("upload", *TINY_ARGS)) == []
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from tasks import plan
 from tasks.config import load
+from tasks.subdirs import WALKTHROUGH
 
 
 def test_walkthrough_plan_from_osx(tmp_path):
@@ -33,3 +34,15 @@ def test_a_thousand_artifacts_plan_quickly_as_data(tmp_path):
     pythons = ",".join(f"3.{minor}" for minor in range(6, 15))
     result = plan.make(load(tmp_path, {"pythons": pythons, "platforms": "all"}), native="linux-64")
     assert len(result.published) == 9 * 13
+
+
+def test_one_check_per_build_covers_every_published_file_once(tmp_path):
+    result = plan.make(load(tmp_path, {}), native="linux-64")
+    checks = result.checks()
+    assert list(checks) == ["3.6", "3.7"]
+    assert all(a.python == python and a.filename.endswith(f"py{python.replace('.', '')}_0.tar.bz2")
+               for python, files in checks.items() for a in files)
+    assert sorted(a.key for files in checks.values() for a in files) == sorted(a.key for a in result.published)
+    assert {a.subdir for a in checks["3.6"]} == set(WALKTHROUGH)
+    noarch = plan.make(load(tmp_path, {"noarch": "true"}), native="linux-64").checks()
+    assert list(noarch) == ["noarch"] and [a.key for a in noarch["noarch"]] == ["noarch/btrdb-5.2.2-py_0.tar.bz2"]
