@@ -6,7 +6,7 @@ import inspect
 import os
 from typing import Any
 
-from doit.dependency import FileChangedChecker
+from doit.dependency import FileChangedChecker, SqliteDB
 from doit.tools import config_changed
 
 from . import fsio
@@ -53,3 +53,21 @@ class SettingsChanged(config_changed):
 
     def _calc_digest(self) -> str:
         return self._digest
+
+
+def load_state(dep_manager: Any) -> int:
+    """Read every task's saved state from doit's sqlite file in one query, before the up-to-date
+    checks: doit would otherwise run one SELECT per task (2,000 of them at 1,000 artifacts).
+
+    The rows go where doit itself caches what it reads, decoded by doit's own codec, so what the
+    checks see is the same.  Other backends (dbm, json) are left alone.  Returns the rows read.
+    """
+    backend = getattr(dep_manager, "backend", None)
+    if not isinstance(backend, SqliteDB) or backend._cache:
+        return 0
+    cursor = backend._conn.cursor()
+    cursor.row_factory = None
+    rows = cursor.execute("select task_id, task_data from doit").fetchall()
+    for task_id, data in rows:
+        backend._cache[task_id] = data if data is not None else {}
+    return len(rows)

@@ -40,8 +40,10 @@ class Plan:
 
     def checks(self) -> dict[str, tuple[P.Artifact, ...]]:
         """One `check:<python>` task per build: the published files made from it, every subdir."""
-        return {build.name: tuple(a for a in self.published if a.python == build.python)
-                for build in self.builds}
+        files: dict[str | None, list[P.Artifact]] = {build.python: [] for build in self.builds}
+        for artifact in self.published:
+            files[artifact.python].append(artifact)
+        return {build.name: tuple(files[build.python]) for build in self.builds}
 
 
 def make(config: Config, native: str) -> Plan:
@@ -51,8 +53,9 @@ def make(config: Config, native: str) -> Plan:
         build = _build(config, None, "noarch", paths.conda_bld)
         return Plan((build,), (), (build.artifact,))
     builds = tuple(_build(config, py, native, paths.conda_bld) for py in config.pythons)
+    platform_builds = paths.platform_builds
     conversions = tuple(
-        Conversion(build, _artifact(config, build.python, subdir, paths.platform_builds))
+        Conversion(build, _artifact(config, build.python, subdir, platform_builds))
         for build in builds
         for subdir in config.platforms
         if subdir != native
@@ -67,4 +70,4 @@ def _build(config: Config, python: str | None, subdir: str, folder) -> Build:
 
 def _artifact(config: Config, python: str | None, subdir: str, folder) -> P.Artifact:
     filename = P.filename(config, python)
-    return P.Artifact(subdir, filename, folder / subdir / filename, python)
+    return P.Artifact(subdir, filename, folder.joinpath(subdir, filename), python)

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import dataclasses
 from pathlib import Path
+from typing import Iterable
 
 from .config import Config
 
@@ -135,7 +136,18 @@ def filename(config: Config, python: str | None) -> str:
 
 
 def stamp(config: Config, artifact: Artifact) -> Path:
-    return paths(config).stamps / config.target / artifact.subdir / f"{artifact.filename}.json"
+    """What the target confirmed about one published file."""
+    return _stamp_in(paths(config).stamps / config.target, artifact)
+
+
+def stamps(config: Config, artifacts: Iterable[Artifact]) -> dict[str, Path]:
+    """`stamp` of many artifacts by key, their common folder made once (a thousand, at scale)."""
+    folder = paths(config).stamps / config.target
+    return {artifact.key: _stamp_in(folder, artifact) for artifact in artifacts}
+
+
+def _stamp_in(folder: Path, artifact: Artifact) -> Path:
+    return folder.joinpath(artifact.subdir, f"{artifact.filename}.json")
 
 
 def verify_stamp(config: Config) -> Path:
