@@ -14,8 +14,8 @@ import gc
 
 # Loading a thousand tasks allocates tens of thousands of objects that live until doit exits; the
 # cyclic collector would walk them again and again (~0.15 s at 1,000 artifacts).  It is off until
-# the tasks are made, then ReleaseReporter.initialize freezes them out of its reach and turns it
-# back on for the actions.
+# the tasks are made: ReleaseReporter.initialize then freezes them out of its reach and turns it
+# back on, and every action (a Step) turns it on too, so actions run with it under any reporter.
 gc.disable()
 
 from doit import doit_cmd

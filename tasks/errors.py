@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import gc
 import importlib
 from typing import Any, Callable
 
@@ -46,5 +47,6 @@ class Step:
         self.__name__ = self.function  # what doit shows for a python-action
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        gc.enable()  # off while dodo.py made the tasks; on for every action, whatever the reporter
         function = getattr(importlib.import_module(f"tasks.{self.module}"), self.function)
         return one_line(function)(*args, **kwargs)
