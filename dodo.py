@@ -1,6 +1,6 @@
 """The btrdb conda release walkthrough as a doit DAG.
 
-    source -> skeleton -> recipe -> build:<py> -> convert:<py>-<subdir> -> upload:<file>
+    source -> skeleton -> recipe -> build:<py> -> convert:<py> -> upload:<file>
         -> manifest -> check:<py> -> verify
 
 Settings come from recipe/release.toml and `doit NAME=VALUE` (see README).  This file only
@@ -135,15 +135,15 @@ def task_build():
 
 
 def task_convert():
-    """Convert each build to every other platform (platform-builds), as `conda convert`."""
-    rewrite = Step("conda_engine:convert" if CONFIG.converter == "conda" else "convert:convert")
+    """Convert each build to every other platform asked (platform-builds), as `conda convert -p …`."""
+    rewrite = Step("conda_engine:convert" if CONFIG.converter == "conda" else "convert:convert_all")
     for item in PLAN.conversions:
+        outputs = [(artifact.subdir, artifact.path) for artifact in item.artifacts]
         yield {
             "name": item.name,
-            "actions": [(rewrite, [item.build.artifact.path, item.artifact.subdir,
-                                             item.artifact.path], {"force": CONFIG.force})],
+            "actions": [(rewrite, [item.build.artifact.path, outputs], {"force": CONFIG.force})],
             "file_dep": [item.build.artifact.path],
-            "targets": [item.artifact.path],
+            "targets": [path for _, path in outputs],
             "task_dep": _conda_dep("converter"),
             "uptodate": [_changed("force", "converter")],
             "clean": True,

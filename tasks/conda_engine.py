@@ -266,13 +266,14 @@ def _siblings(promised: Path) -> str:
 # --- convert ----------------------------------------------------------------------------------
 
 
-def convert_argv(package: Path | str, subdir: str, out_dir: Path | str, force: bool = False) -> list[str]:
-    """`conda convert [-f] -p SUBDIR -o OUT PKG`.
+def convert_argv(package: Path | str, subdirs: Sequence[str], out_dir: Path | str, force: bool = False) -> list[str]:
+    """`conda convert [-f] -p SUBDIR [-p SUBDIR …] -o OUT PKG`.
 
     The walkthrough always passed -f; here -f follows the `force` setting, as the in-house
     converter does, so a package with compiled code is refused the same way by both converters.
     """
-    return ["conda", "convert", *(["-f"] if force else []), "-p", subdir, "-o", str(out_dir), str(package)]
+    platforms = [arg for subdir in subdirs for arg in ("-p", subdir)]
+    return ["conda", "convert", *(["-f"] if force else []), *platforms, "-o", str(out_dir), str(package)]
 
 
 def convert_destination(package: Path, subdir: str, out_dir: Path) -> Path:
@@ -281,24 +282,33 @@ def convert_destination(package: Path, subdir: str, out_dir: Path) -> Path:
     return out_dir / subdir / package.name
 
 
-def convert(source: Path, subdir: str, output: Path, runner: Runner = run, *, force: bool = False) -> None:
-    """`conda convert` source for subdir into a temporary folder, then renamed to output.
+def convert(source: Path, outputs: Sequence[tuple[str, Path]], runner: Runner = run, *, force: bool = False) -> None:
+    """One `conda convert` of source for every (subdir, output) pair, into a temporary folder
+    beside the outputs, each written file then renamed to its output.
 
     conda convert exits 0 without writing when it skips (same platform as the source, or, in old
-    versions, compiled code without -f), so the file is looked for, not assumed.
+    versions, compiled code without -f), so each file is looked for, not assumed; none is renamed
+    into place unless all were written.
     """
     if not source.name.endswith(".tar.bz2"):
         raise UserError(f"{source.name}: conda convert reads only .tar.bz2 packages: use converter=in-house "
                         "(it converts .conda too), or format=tar.bz2")
-    output.parent.mkdir(parents=True, exist_ok=True)
-    with tempfile.TemporaryDirectory(prefix=".conda-convert-", dir=output.parent) as tmp:
-        result = _call(runner, convert_argv(source, subdir, tmp, force=force))
-        written = convert_destination(source, subdir, Path(tmp))
-        if result.returncode != 0 or not written.is_file():
+    if not outputs:
+        return
+    root = Path(os.path.commonpath([output.parent.parent for _, output in outputs]))
+    root.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(prefix=".conda-convert-", dir=root) as tmp:
+        result = _call(runner, convert_argv(source, [subdir for subdir, _ in outputs], tmp, force=force))
+        written = [(convert_destination(source, subdir, Path(tmp)), subdir, output) for subdir, output in outputs]
+        missing = [subdir for path, subdir, _ in written if not path.is_file()]
+        if result.returncode != 0 or missing:
             _show(result)
-            raise UserError(f"conda convert wrote no {subdir} package from {source.name} ({_said(result)}): "
+            what = f"wrote no {', '.join(missing)} package from" if missing else "failed on"
+            raise UserError(f"conda convert {what} {source.name} ({_said(result)}): "
                             "fix the package, or use converter=in-house")
-        os.replace(written, output)  # same folder tree, so the rename is atomic
+        for path, _, output in written:
+            output.parent.mkdir(parents=True, exist_ok=True)
+            os.replace(path, output)  # same file system, so each rename is atomic
 
 
 # --- verify -----------------------------------------------------------------------------------

@@ -17,7 +17,7 @@ import posixpath
 import re
 import shlex
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any, Iterator, Sequence
 
 import win_cli_launchers
 
@@ -95,23 +95,37 @@ def convert(source: Path, target_subdir: str, output: Path, *, force: bool = Fal
     Raises UserError for: noarch input, compiled code (unless force), hostile or corrupt archive,
     unknown subdir.
     """
-    if target_subdir not in subdirs.ALL:
-        raise UserError(f"unknown subdir {target_subdir!r}: use one of {', '.join(subdirs.ALL)}")
-    format_of(output)  # a bad output name fails before any work
+    convert_all(source, [(target_subdir, output)], force=force)
+    return output
+
+
+def convert_all(source: Path, outputs: Sequence[tuple[str, Path]], *, force: bool = False) -> None:
+    """Write `source` converted for each (subdir, output) pair, as one `conda convert -p A -p B …`.
+
+    The package is read and checked once.  Every subdir and output name is checked before the
+    first write; each output is written whole under a temporary name and renamed (write_package),
+    so a failure part-way leaves the outputs written so far complete and the others untouched.
+    """
+    for target_subdir, output in outputs:
+        if target_subdir not in subdirs.ALL:
+            raise UserError(f"unknown subdir {target_subdir!r}: use one of {', '.join(subdirs.ALL)}")
+        format_of(output)  # a bad output name fails before any work
     members = read_package(source)
     info = {member.path: member for member in members if member.path.startswith("info/")}
     payload = [member for member in members if not member.path.startswith("info/")]
     found = _read_info(source, info)
-    plan = _plan(source, found.index, payload, target_subdir)
-    launchers = _launchers(payload, plan.source)
+    plans = [(_plan(source, found.index, payload, subdir), output) for subdir, output in outputs]
+    if not plans:
+        return
+    launchers = _launchers(payload, plans[0][0].source)
     if not force:
         _refuse_compiled(source, payload, launchers)
-    outputs = list(_convert_payload(payload, plan, found.prefixes, launchers))
-    _refuse_collisions(source, outputs)
     kept = [member for path, member in info.items() if path not in _REBUILT]
-    rebuilt = _info_files({**found.index, **_index_fields(target_subdir)}, outputs, found.no_link)
-    write_package(output, [*kept, *rebuilt, *(out.member for out in outputs)], timestamp=found.mtime)
-    return output
+    for plan, output in plans:
+        converted = list(_convert_payload(payload, plan, found.prefixes, launchers))
+        _refuse_collisions(source, converted)
+        rebuilt = _info_files({**found.index, **_index_fields(plan.target)}, converted, found.no_link)
+        write_package(output, [*kept, *rebuilt, *(out.member for out in converted)], timestamp=found.mtime)
 
 
 def _read_info(source: Path, info: dict[str, Member]) -> _Info:

@@ -22,14 +22,15 @@ class Build:
 
 @dataclasses.dataclass(frozen=True)
 class Conversion:
-    """One `convert:<python>-<subdir>` task: a built package rewritten for another subdir."""
+    """One `convert:<python>` task: a built package rewritten for every other subdir asked, as one
+    `conda convert -p A -p B …` of that package does."""
 
     build: Build
-    artifact: P.Artifact
+    artifacts: tuple[P.Artifact, ...]
 
     @property
     def name(self) -> str:
-        return f"{self.build.name}-{self.artifact.subdir}"
+        return self.build.name
 
 
 @dataclasses.dataclass(frozen=True)
@@ -54,14 +55,15 @@ def make(config: Config, native: str) -> Plan:
         return Plan((build,), (), (build.artifact,))
     builds = tuple(_build(config, py, native, paths.conda_bld) for py in config.pythons)
     platform_builds = paths.platform_builds
+    others = [subdir for subdir in config.platforms if subdir != native]
     conversions = tuple(
-        Conversion(build, _artifact(config, build.python, subdir, platform_builds))
+        Conversion(build, tuple(_artifact(config, build.python, subdir, platform_builds) for subdir in others))
         for build in builds
-        for subdir in config.platforms
-        if subdir != native
+        if others
     )
     native_published = tuple(b.artifact for b in builds if native in config.platforms)
-    return Plan(builds, conversions, native_published + tuple(c.artifact for c in conversions))
+    converted = tuple(artifact for conversion in conversions for artifact in conversion.artifacts)
+    return Plan(builds, conversions, native_published + converted)
 
 
 def _build(config: Config, python: str | None, subdir: str, folder) -> Build:

@@ -55,17 +55,17 @@ class ReleaseReporter(ConsoleReporter):
         kind = _KINDS.get(task.name.partition(":")[0])
         if kind and task.name.partition(":")[2]:
             state = _stamp_state(task.targets)
-            self.done["skipped" if state == "skipped" else kind].add(_file_of(task))
+            self.done["skipped" if state == "skipped" else kind].update(_files_of(task))
 
     def skip_uptodate(self, task) -> None:
         if task.name[0] != "_":  # as doit: a task named _… prints no line
             self._held.append(f"-- {task.title()}\n")
         if task.name.startswith("upload:"):  # a file already published: nothing sent
-            self.done["skipped"].add(_file_of(task))
+            self.done["skipped"].update(_files_of(task))
 
     def add_failure(self, task, fail) -> None:
         if task.name.startswith("upload:"):
-            self.done["failed"].add(_file_of(task))
+            self.done["failed"].update(_files_of(task))
         if isinstance(fail, TaskFailed) and fail.report:
             self.write(f"error: {task.name}: {fail.message.strip()}\n")
             return
@@ -84,11 +84,12 @@ def _names(files: set[str], most: int = 20) -> str:
     return f" ({', '.join(shown)}{more})"
 
 
-def _file_of(task) -> str:
-    name = task.name.partition(":")[2]
+def _files_of(task) -> list[str]:
+    """The files a task is about: an upload's is in its name, a build's or conversion's are its
+    targets (one per subdir)."""
     if task.name.startswith(("build:", "convert:")) and task.targets:
-        return f"{Path(task.targets[0]).parent.name}/{Path(task.targets[0]).name}"
-    return name
+        return [f"{Path(target).parent.name}/{Path(target).name}" for target in task.targets]
+    return [task.name.partition(":")[2]]
 
 
 def _stamp_state(targets) -> str | None:

@@ -224,7 +224,7 @@ def test_archive_with_a_path_outside_the_prefix(tiny_release, member):
     _hostile_build(tiny_release, member)
     target = tiny_release.build / WIN36
     before = target.read_bytes()
-    one_clear_line(tiny_release.project.doit("convert:3.6-win-64", *TINY_ARGS, check=False),
+    one_clear_line(tiny_release.project.doit("convert:3.6", *TINY_ARGS, check=False),
                    f"{PY36} is unsafe to install ('{member}' would land outside the install prefix)",
                    "get it from a channel you trust")
     nothing_half_written(tiny_release.build, target, before)
@@ -237,7 +237,7 @@ def test_corrupt_package_sent_to_the_converter(tiny_release):
     native.write_bytes(native.read_bytes()[: native.stat().st_size // 2])
     target = tiny_release.build / WIN36
     before = target.read_bytes()
-    one_clear_line(tiny_release.project.doit("convert:3.6-win-64", *TINY_ARGS, check=False),
+    one_clear_line(tiny_release.project.doit("convert:3.6", *TINY_ARGS, check=False),
                    f"{PY36} is corrupt", "rebuild")
     nothing_half_written(tiny_release.build, target, before)
 

@@ -79,10 +79,15 @@ def test_contract_build_argv_noarch_names_no_python():
 
 
 def test_contract_convert_argv_follows_the_force_setting():
-    assert CE.convert_argv(Path("/b/osx-64/btrdb-5.2.2-py36_0.tar.bz2"), "win-64", "/pb") == [
+    assert CE.convert_argv(Path("/b/osx-64/btrdb-5.2.2-py36_0.tar.bz2"), ["win-64"], "/pb") == [
         "conda", "convert", "-p", "win-64", "-o", "/pb", "/b/osx-64/btrdb-5.2.2-py36_0.tar.bz2"]
-    assert CE.convert_argv("/p.tar.bz2", "linux-64", "/pb", force=True) == [
+    assert CE.convert_argv("/p.tar.bz2", ["linux-64"], "/pb", force=True) == [
         "conda", "convert", "-f", "-p", "linux-64", "-o", "/pb", "/p.tar.bz2"]
+
+
+def test_contract_convert_argv_names_every_platform_once():  # -p is an append option of conda convert
+    assert CE.convert_argv("/p.tar.bz2", ["win-64", "linux-aarch64", "osx-arm64"], "/pb") == [
+        "conda", "convert", "-p", "win-64", "-p", "linux-aarch64", "-p", "osx-arm64", "-o", "/pb", "/p.tar.bz2"]
 
 
 def test_contract_convert_writes_out_subdir_and_the_same_file_name():
@@ -101,7 +106,7 @@ def test_contract_no_shell_no_token_no_global_configuration():
     argvs = [
         CE.skeleton_argv("btrdb", "5.2.2", "/t"),
         CE.build_argv("/r", "3.6", "/c", "/o", True),
-        CE.convert_argv("/p.tar.bz2", "win-64", "/o", force=True),
+        CE.convert_argv("/p.tar.bz2", ["win-64"], "/o", force=True),
         CE.create_argv("/e", Path("/c"), "btrdb", "5.2.2", "3.6"),
     ]
     for argv in argvs:
@@ -262,7 +267,7 @@ def test_contract_a_missing_tool_is_one_line(tmp_path):
 def test_contract_convert_refuses_conda_format_before_running_anything(tmp_path):
     runner = Recording()
     with pytest.raises(UserError) as err:
-        CE.convert(tmp_path / "btrdb-5.2.2-py36_0.conda", "win-64", tmp_path / "out.conda", runner)
+        CE.convert(tmp_path / "btrdb-5.2.2-py36_0.conda", [("win-64", tmp_path / "win-64" / "out.conda")], runner)
     assert "conda convert reads only .tar.bz2" in one_line(err) and "converter=in-house" in str(err.value)
     assert runner.calls == []
 
@@ -409,16 +414,22 @@ def test_fake_build_in_conda_format(fakes, tiny):
     assert artifact.path.name.endswith(".conda") and IndexJson.from_package_archive(artifact.path).subdir == NATIVE
 
 
-def test_fake_convert_writes_the_target_atomically(fakes, tiny):
+def test_fake_convert_writes_every_target_atomically(fakes, tiny):
     config, tree = tiny
+    config = dataclasses.replace(config, platforms=(NATIVE, "win-64", "osx-arm64"))
     write_recipe(config, tree)
     source = built(config)
-    (conversion,) = [c for c in plan.make(config, NATIVE).conversions if c.artifact.subdir == "win-64"]
-    CE.convert(source.path, "win-64", conversion.artifact.path)
-    assert IndexJson.from_package_archive(conversion.artifact.path).subdir == "win-64"
-    call = fakes()[-1]
-    assert call[:-2] == CE.convert_argv(source.path, "win-64", "X")[:-2] and call[-1] == str(source.path)
-    assert list(conversion.artifact.path.parent.iterdir()) == [conversion.artifact.path]  # no temp left
+    (conversion,) = plan.make(config, NATIVE).conversions
+    outputs = [(artifact.subdir, artifact.path) for artifact in conversion.artifacts]
+    assert len(outputs) == 2
+    CE.convert(source.path, outputs)
+    subdirs_asked = [subdir for subdir, _ in outputs]
+    assert [IndexJson.from_package_archive(path).subdir for _, path in outputs] == subdirs_asked
+    (call,) = [argv for argv in fakes() if argv[1:2] == ["convert"]]
+    assert call[:-2] == CE.convert_argv(source.path, subdirs_asked, "X")[:-2] and call[-1] == str(source.path)
+    platform_builds = P.paths(config).platform_builds
+    assert sorted(platform_builds.rglob("*")) == sorted({*(path for _, path in outputs),
+                                                         *(path.parent for _, path in outputs)})  # no temp left
 
 
 def test_fake_convert_that_writes_nothing_is_refused(fakes, tiny, tmp_path):
@@ -426,8 +437,10 @@ def test_fake_convert_that_writes_nothing_is_refused(fakes, tiny, tmp_path):
     write_recipe(config, tree)
     source = built(config)
     with pytest.raises(UserError) as err:  # conda convert skips the package's own platform, exit 0
-        CE.convert(source.path, NATIVE, tmp_path / "pb" / NATIVE / source.filename)
-    assert "conda convert wrote no" in one_line(err) and "Skipping conversion" in str(err.value)
+        CE.convert(source.path, [("win-64", tmp_path / "pb" / "win-64" / source.filename),
+                                 (NATIVE, tmp_path / "pb" / NATIVE / source.filename)])
+    assert f"conda convert wrote no {NATIVE} package" in one_line(err) and "Skipping conversion" in str(err.value)
+    assert not (tmp_path / "pb" / "win-64").exists() or not any((tmp_path / "pb" / "win-64").iterdir())
 
 
 def publish(config: Config, artifact: P.Artifact) -> None:
@@ -504,7 +517,8 @@ def test_engines_convert_to_the_same_paths(tmp_path):
     """`conda convert -o build/platform-builds` writes exactly the plan's conversion targets."""
     config = Config(build_dir=tmp_path, platforms=tuple(subdirs.ALL))
     result = plan.make(config, "osx-64")
-    for conversion in result.conversions:
-        destination = CE.convert_destination(conversion.build.artifact.path, conversion.artifact.subdir,
-                                             P.paths(config).platform_builds)
-        assert destination == conversion.artifact.path
+    converted = [(conversion.build, artifact) for conversion in result.conversions for artifact in conversion.artifacts]
+    assert len(converted) == 2 * (len(subdirs.ALL) - 1)  # every subdir but the native one
+    for build, artifact in converted:
+        destination = CE.convert_destination(build.artifact.path, artifact.subdir, P.paths(config).platform_builds)
+        assert destination == artifact.path

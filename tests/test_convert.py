@@ -22,7 +22,7 @@ from rattler.package_streaming import extract
 import _convert_helpers as h
 from tasks import subdirs
 from tasks.archive import read_package
-from tasks.convert import PREFIX_PLACEHOLDER, convert, pinned_python
+from tasks.convert import PREFIX_PLACEHOLDER, convert, convert_all, pinned_python
 from tasks.errors import UserError
 
 FORMATS = (".tar.bz2", ".conda")
@@ -180,6 +180,24 @@ def test_same_package_gives_identical_bytes_whatever_its_format(
     inputs = [*FORMATS, ".tar.bz2"]  # the last converts the first again
     outputs = [convert(sources[i], "win-64", tmp_path / f"{n}/{PY36}{suffix}") for n, i in enumerate(inputs)]
     assert len({output.read_bytes() for output in outputs}) == 1
+
+
+def test_one_read_many_writes_gives_the_bytes_of_one_conversion_each(sources: dict[str, Path], tmp_path: Path) -> None:
+    targets = [(subdir, tmp_path / "all" / subdir / f"{PY36}.tar.bz2") for subdir in subdirs.ALL]
+    convert_all(sources[".conda"], targets)
+    for subdir, path in targets:
+        alone = convert(sources[".conda"], subdir, tmp_path / "one" / subdir / f"{PY36}.tar.bz2")
+        assert path.read_bytes() == alone.read_bytes(), subdir
+
+
+@pytest.mark.parametrize(("target", "output"), [("linux-riscv64", f"{PY36}.conda"), ("win-64", "demo.zip")])
+def test_one_bad_target_among_many_writes_nothing(
+    sources: dict[str, Path], tmp_path: Path, target: str, output: str
+) -> None:
+    targets = [("win-64", tmp_path / "win-64" / f"{PY36}.conda"), (target, tmp_path / "bad" / output)]
+    with pytest.raises(UserError):
+        convert_all(sources[".conda"], targets)
+    assert list(tmp_path.iterdir()) == []
 
 
 def test_entries_carry_the_package_timestamp(sources: dict[str, Path], tmp_path: Path) -> None:

@@ -10,9 +10,11 @@ from tasks.subdirs import WALKTHROUGH
 def test_walkthrough_plan_from_osx(tmp_path):
     result = plan.make(load(tmp_path, {}), native="osx-64")
     assert [b.artifact.key for b in result.builds] == ["osx-64/btrdb-5.2.2-py36_0.tar.bz2", "osx-64/btrdb-5.2.2-py37_0.tar.bz2"]
-    assert len(result.conversions) == 16  # 8 other platforms x 2 Pythons, as in the walkthrough
+    # one `conda convert` per build, to the 8 other platforms, as in the walkthrough
+    assert [(c.name, len(c.artifacts)) for c in result.conversions] == [("3.6", 8), ("3.7", 8)]
     assert len(result.published) == 18
-    assert all(c.artifact.path.parent.parent.name == "platform-builds" for c in result.conversions)
+    assert all(a.path.parent.parent.name == "platform-builds" for c in result.conversions for a in c.artifacts)
+    assert all(a.python == c.build.python and a.subdir != "osx-64" for c in result.conversions for a in c.artifacts)
 
 
 def test_native_outside_platforms_is_built_but_not_published(tmp_path):
