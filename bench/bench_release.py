@@ -1,6 +1,6 @@
 """Benchmark: the release's fixed costs, side by side with what they are measured against.
 
-    /work/venv/bin/python bench/bench_release.py [--quick] [--only 1,2,...] [--json FILE] [--source DIR]
+    .venv/bin/python bench/bench_release.py [--quick] [--only 1,2,...] [--json FILE] [--source DIR]
 
 --source DIR measures another tree's dodo.py, tasks/ and recipe/ (e.g. a copy with a candidate
 optimisation) with the same harness; bench/profile_release.py shows where the time goes.

@@ -1,7 +1,7 @@
 """Where the release's time goes: what dodo.py imports, a no-op run's phases and hot functions, and a
 full release per task.
 
-    /work/venv/bin/python bench/profile_release.py [--runs N] [--only imports,noop,release]
+    .venv/bin/python bench/profile_release.py [--runs N] [--only imports,noop,release]
 
 - imports: `python -X importtime`, in a project copy, of `import dodo` after everything `doit`
   itself imports on an empty dodo.py has been imported: what is left is dodo.py's own cost.
