@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 import requests
 
+from fault_proxy import FaultProxy
 from tasks import quetz
 from tasks.errors import UserError
 
@@ -76,4 +77,74 @@ def test_unreachable_server_is_retried_then_given_up(make_package, capsys):
         with pytest.raises(UserError, match=r"gave up after 3 attempts, the last ended in a connection error"):
             quetz.publish(make_package(), "linux-64", url=url, channel="pingthings", api_key=None, force=False,
                           retries=2, backoff=0.01, timeout=2)
+    assert capsys.readouterr().out.count("retrying") == 2
+
+
+# -- faults between us and a real quetz: retried within one run, and a failed run then a re-run ----
+# tests/fault_proxy.py relays to the real server and breaks the chosen request.
+
+QUETZ_FAULTS = {
+    "upload 5xx": (dict(method="POST", path="/upload/", status=503), "uploaded"),
+    "upload done, answer lost": (dict(method="POST", path="/upload/", kind="lost", status=502), "skipped"),
+    "upload done, connection reset": (dict(method="POST", path="/upload/", kind="reset"), "skipped"),
+    "bytes damaged in transit": (dict(method="POST", path="/upload/", kind="damage"), "uploaded"),
+    "lookup 5xx": (dict(method="GET", path="/versions/", status=500), "uploaded"),
+    "channel check 5xx": (dict(method="GET", path=r"/api/channels/[^/]+$", status=503), "uploaded"),
+}
+
+
+@pytest.fixture
+def proxy(quetz_server):
+    with FaultProxy(quetz_server.url) as relay:
+        yield relay
+
+
+def held_exactly(quetz_server, path: Path) -> None:
+    """The server holds this file, byte for byte, under its name."""
+    record = requests.get(f"{quetz_server.url}/api/channels/{quetz_server.channel}/packages/"
+                          f"{path.name.rsplit('-', 2)[0]}/versions/linux-64/{path.name}", timeout=30)
+    assert record.status_code == 200 and record.json()["info"]["sha256"] == sha256(path)
+    served = requests.get(f"{quetz_server.url}/get/{quetz_server.channel}/linux-64/{path.name}", timeout=30)
+    assert hashlib.sha256(served.content).hexdigest() == sha256(path)
+
+
+@pytest.mark.parametrize("fault", QUETZ_FAULTS, ids=list(QUETZ_FAULTS))
+def test_quetz_fault_is_retried_to_the_file_held(quetz_server, proxy, make_package, capsys, fault):
+    spec, _ = QUETZ_FAULTS[fault]
+    proxy.inject(**spec)
+    path = make_package(name=f"qf-retry-{list(QUETZ_FAULTS).index(fault)}")
+    confirmed = quetz.publish(path, "linux-64", url=proxy.url, channel=quetz_server.channel,
+                              api_key=quetz_server.api_key, force=False, retries=3, backoff=0.01, timeout=30)
+    assert (confirmed.state, confirmed.sha256) == ("uploaded", sha256(path))
+    assert confirmed.url.startswith(proxy.url) and not proxy.faults  # the fault fired
+    held_exactly(quetz_server, path)
+    out, err = capsys.readouterr()
+    assert "retrying publishing" in out and quetz_server.api_key not in out + err
+
+
+@pytest.mark.parametrize("fault", QUETZ_FAULTS, ids=list(QUETZ_FAULTS))
+def test_quetz_fault_fails_the_run_then_a_rerun_converges(quetz_server, proxy, make_package, capsys, fault):
+    spec, rerun_state = QUETZ_FAULTS[fault]
+    proxy.inject(**spec)
+    path = make_package(name=f"qf-rerun-{list(QUETZ_FAULTS).index(fault)}")
+    options = dict(url=proxy.url, channel=quetz_server.channel, api_key=quetz_server.api_key, force=False,
+                   backoff=0.01, timeout=30)
+    with pytest.raises(UserError) as caught:
+        quetz.publish(path, "linux-64", retries=0, **options)
+    message = str(caught.value)
+    assert "gave up after 1 attempt" in message and "\n" not in message and quetz_server.api_key not in message
+    confirmed = quetz.publish(path, "linux-64", retries=0, **options)
+    assert (confirmed.state, confirmed.sha256) == (rerun_state, sha256(path))
+    held_exactly(quetz_server, path)
+
+
+def test_quetz_failing_every_time_is_given_up_in_one_line(quetz_server, proxy, make_package, capsys):
+    proxy.inject(method="GET", path="/versions/", status=503, times=99)
+    path = make_package(name="qf-down")
+    with pytest.raises(UserError) as caught:
+        quetz.publish(path, "linux-64", url=proxy.url, channel=quetz_server.channel, api_key=quetz_server.api_key,
+                      force=False, retries=2, backoff=0.01, timeout=30)
+    assert str(caught.value).startswith(f"publishing {path.name} to {proxy.url} gave up after 3 attempts")
+    assert "HTTP 503" in str(caught.value) and "\n" not in str(caught.value)
+    assert [status for method, _, status in proxy.log if method == "POST"] == []  # nothing was sent
     assert capsys.readouterr().out.count("retrying") == 2
