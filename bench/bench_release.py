@@ -9,7 +9,7 @@ Each measure is a ratio of two medians taken in the same run, the two sides inte
 goes first in turn) so that the machine's load drifts over both alike:
 
   1  no-op `doit` on an up-to-date btrdb release / `doit` on an empty dodo.py        goal <= 1.5
-  2  no-op with ~1,000 artifacts / no-op with the default release (~40 tasks)          goal <= 2
+  2  no-op with ~1,000 artifacts / no-op with the default release (~30 tasks)          goal <= 2
   3  full btrdb 5.2.2 release, clean build folder / one `pip wheel --no-deps` of it  goal <= 4
   4  `doit -n 2` full release / `doit -n 1` full release (artifacts compared)         goal <= 0.65
   5  tasks/checker.py XxhashChecker / doit's MD5Checker, 200 MB with moved mtimes     goal <= 0.2
@@ -19,13 +19,13 @@ How each side is set up (all in a temporary folder; the project is never touched
   once; timed commands run `python -m doit` in it with PYTHONDONTWRITEBYTECODE unset.
 - btrdb's sdist is downloaded once to bench/.cache/ (pip download, sha256 checked against
   recipe/release.toml's pin) and copied into the project's build/downloads: no network is timed.
-- 1: the default release (btrdb 5.2.2, Python 3.6 and 3.7, 9 platforms: 18 artifacts, 42 tasks)
+- 1: the default release (btrdb 5.2.2, Python 3.6 and 3.7, 9 platforms: 18 artifacts, 30 tasks)
   is run once, then `doit` is timed with nothing to do; the baseline is `doit` on an empty
   dodo.py, i.e. the interpreter and doit starting.
 - 2: the ~1,000-artifact release is the tests' tiny package for 77 Python minors (3.6 … 3.82) ×
-  all 13 platforms = 1,001 artifacts, 2,008 tasks, run with the project's dodo.py through
+  all 13 platforms = 1,001 artifacts, 1,238 tasks, run with the project's dodo.py through
   bench/scale_dodo.py, which only lets tasks/config.py accept Python versions past 3.14.  It is
-  built once (2-4 min) and cached in bench/.cache/scale-<digest of dodo.py, tasks/, recipe/>/;
+  built once (about a minute) and cached in bench/.cache/scale-<digest of dodo.py, tasks/, recipe/>/;
   a changed source builds a new one (the two most recently used are kept).  Every timed run must
   execute no task.
 - 3 and 4: a fresh project copy per run, sdist in build/downloads, run to the end (verify):
