@@ -288,7 +288,9 @@ def convert(source: Path, outputs: Sequence[tuple[str, Path]], runner: Runner = 
 
     conda convert exits 0 without writing when it skips (same platform as the source, or, in old
     versions, compiled code without -f), so each file is looked for, not assumed; none is renamed
-    into place unless all were written.
+    into place unless all were written.  conda convert re-packs with the files' current times, so
+    converting the same build again gives other bytes: an output already holding the same files
+    is kept as it is, and a conversion rerun for one missing platform re-uploads nothing.
     """
     if not source.name.endswith(".tar.bz2"):
         raise UserError(f"{source.name}: conda convert reads only .tar.bz2 packages: use converter=in-house "
@@ -307,8 +309,25 @@ def convert(source: Path, outputs: Sequence[tuple[str, Path]], runner: Runner = 
             raise UserError(f"conda convert {what} {source.name} ({_said(result)}): "
                             "fix the package, or use converter=in-house")
         for path, _, output in written:
+            if output.is_file() and _same_files(path, output):
+                continue
             output.parent.mkdir(parents=True, exist_ok=True)
             os.replace(path, output)  # same file system, so each rename is atomic
+
+
+def _same_files(made: Path, held: Path) -> bool:
+    """Whether two packages hold the same files (paths, bytes, modes, links), whatever the times
+    and owners in their archives; an unreadable `held` is not the same."""
+    from .archive import read_package
+
+    def files(path: Path) -> list:
+        return sorted(read_package(path), key=lambda member: member.path)
+
+    try:
+        old = files(held)
+    except UserError:
+        return False
+    return files(made) == old
 
 
 # --- verify -----------------------------------------------------------------------------------

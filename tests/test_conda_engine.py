@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import io
 import json
 import shutil
 import tarfile
@@ -262,6 +263,43 @@ def test_contract_a_missing_tool_is_one_line(tmp_path):
     with pytest.raises(UserError) as err:
         CE.toolchain(Config(engine="conda", build_dir=tmp_path), runner, which_with("conda-build"))
     assert one_line(err) == "cannot run conda (No such file or directory): conda install conda-build anaconda-client"
+
+
+class ConvertAt:
+    """A runner standing in for `conda convert`: writes each -p platform's package into -o with the
+    given archive time and payload, as conda convert re-packs with the files' current times."""
+
+    def __init__(self) -> None:
+        self.mtime, self.payload = 1_000, b"same\n"
+
+    def __call__(self, argv, *, cwd=None, env=None) -> Result:
+        out, source = Path(argv[argv.index("-o") + 1]), Path(argv[-1])
+        for subdir in [argv[i + 1] for i, arg in enumerate(argv) if arg == "-p"]:
+            (out / subdir).mkdir(parents=True, exist_ok=True)
+            with tarfile.open(out / subdir / source.name, "w:bz2") as tar:
+                for name, data in (("info/index.json", json.dumps({"subdir": subdir}).encode()),
+                                   ("site-packages/demo.py", self.payload)):
+                    info = tarfile.TarInfo(name)
+                    info.size, info.mtime = len(data), self.mtime
+                    tar.addfile(info, io.BytesIO(data))
+        return Result(tuple(argv), 0, "", "")
+
+
+def test_contract_reconverting_keeps_outputs_holding_the_same_files(tmp_path):
+    source = tmp_path / "conda-bld" / "linux-64" / "demo-1.0-py36_0.tar.bz2"
+    source.parent.mkdir(parents=True)
+    source.write_bytes(b"read by conda convert only")
+    outputs = [(subdir, tmp_path / "pb" / subdir / source.name) for subdir in ("win-64", "osx-arm64")]
+    runner = ConvertAt()
+    CE.convert(source, outputs[:1], runner)
+    first = outputs[0][1].read_bytes()
+    runner.mtime = 2_000  # a later run of conda convert: same files, other archive bytes
+    CE.convert(source, outputs, runner)  # a platform added: the build's conversion runs again
+    assert outputs[0][1].read_bytes() == first and outputs[1][1].is_file()
+    runner.payload = b"changed\n"  # a changed build: its conversions are replaced
+    CE.convert(source, outputs, runner)
+    assert all(b"changed" in tarfile.open(path).extractfile("site-packages/demo.py").read() for _, path in outputs)
+    assert sorted(p.name for p in (tmp_path / "pb").iterdir()) == ["osx-arm64", "win-64"]  # no temporary left
 
 
 def test_contract_convert_refuses_conda_format_before_running_anything(tmp_path):
