@@ -106,6 +106,8 @@ def convert_all(source: Path, outputs: Sequence[tuple[str, Path]], *, force: boo
     first write; each output is written whole under a temporary name and renamed (write_package),
     so a failure part-way leaves the outputs written so far complete and the others untouched.
     """
+    if not outputs:
+        return
     for target_subdir, output in outputs:
         if target_subdir not in subdirs.ALL:
             raise UserError(f"unknown subdir {target_subdir!r}: use one of {', '.join(subdirs.ALL)}")
@@ -115,8 +117,6 @@ def convert_all(source: Path, outputs: Sequence[tuple[str, Path]], *, force: boo
     payload = [member for member in members if not member.path.startswith("info/")]
     found = _read_info(source, info)
     plans = [(_plan(source, found.index, payload, subdir), output) for subdir, output in outputs]
-    if not plans:
-        return
     launchers = _launchers(payload, plans[0][0].source)
     if not force:
         _refuse_compiled(source, payload, launchers)
