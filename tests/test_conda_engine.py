@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
-import io
 import json
 import shutil
 import tarfile
@@ -22,6 +21,7 @@ from pathlib import Path
 import pytest
 from rattler.package import IndexJson
 
+import _convert_helpers as h
 from fake_conda import install as install_fakes
 from tasks import conda_engine as CE
 from tasks import plan
@@ -276,12 +276,9 @@ class ConvertAt:
         out, source = Path(argv[argv.index("-o") + 1]), Path(argv[-1])
         for subdir in [argv[i + 1] for i, arg in enumerate(argv) if arg == "-p"]:
             (out / subdir).mkdir(parents=True, exist_ok=True)
-            with tarfile.open(out / subdir / source.name, "w:bz2") as tar:
-                for name, data in (("info/index.json", json.dumps({"subdir": subdir}).encode()),
-                                   ("site-packages/demo.py", self.payload)):
-                    info = tarfile.TarInfo(name)
-                    info.size, info.mtime = len(data), self.mtime
-                    tar.addfile(info, io.BytesIO(data))
+            entry = h.file_info("site-packages/demo.py", self.payload)
+            entry.mtime = self.mtime
+            h.tar_package(out / subdir / source.name, [(entry, self.payload)], {"subdir": subdir})
         return Result(tuple(argv), 0, "", "")
 
 
