@@ -85,14 +85,16 @@ def task_source():
 
 
 def task_skeleton():
-    """Generate meta.yaml from the sdist with grayskull (classic format)."""
-    generate = Step("conda_engine:skeleton" if CONFIG.skeleton == "conda" else "skeleton:generate")
+    """Generate meta.yaml from the sdist with grayskull (classic format), checked against the wheel."""
+    grayskull = CONFIG.skeleton != "conda"
+    generate = Step("skeleton:generate" if grayskull else "conda_engine:skeleton")
     return {
         "actions": [(generate, [CONFIG])],
-        "file_dep": [PATHS.source_record],
+        "file_dep": [PATHS.source_record] + ([PATHS.wheel_dir / "wheel.json"] if grayskull else []),
         "targets": [PATHS.skeleton],
         "task_dep": _conda_dep("skeleton"),
         "uptodate": [_changed("skeleton")],
+        "verbosity": 2,
     }
 
 
@@ -107,13 +109,15 @@ def task_recipe():
 
 
 def task_wheel():
-    """Build one pure-Python wheel of the source (its setuptools backend, or pip), for every build."""
-    if CONFIG.engine == "conda":
+    """Build one wheel of the source (its backend in place, or pip): what builds install and the
+    skeleton is checked against."""
+    if CONFIG.engine == "conda" and CONFIG.skeleton == "conda":
         return {"actions": None, "doc": "(not used: conda-build runs the recipe's pip install)"}
     return {
         "actions": [(Step("build:wheel"), [CONFIG])],
         "file_dep": [PATHS.source_record],
         "targets": [PATHS.wheel_dir / "wheel.json"],
+        "uptodate": [_changed("engine")],
     }
 
 

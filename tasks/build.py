@@ -12,11 +12,12 @@ from __future__ import annotations
 import datetime
 import importlib.metadata
 import json
+import re
 import sys
 import tempfile
 from pathlib import Path
 
-from . import convert, fsio, render
+from . import convert, fsio, logs, render
 from . import project as P
 from .config import Config
 from .errors import UserError
@@ -30,36 +31,84 @@ def wheel(config: Config, runner: Runner = run) -> None:
     """One wheel of the source tree, built by its PEP 517 backend without fetching anything.
 
     conda recipes run `pip install . --no-build-isolation`: the build uses the pipeline's own
-    setuptools.  The same backend hook is called here in one child Python, which costs a fifth of
-    a `pip wheel` (pip's start-up and metadata pass).  A project that names another backend, or
-    build requirements this Python lacks, is built by `pip wheel` with isolation, which fetches
-    them through the user's pip configuration."""
+    backend.  Its hook is called here in one child Python, which costs a fifth of a `pip wheel`
+    (pip's start-up and metadata pass).  A project whose build requirements this Python lacks
+    is built by `pip wheel` with isolation, which fetches them through the user's pip
+    configuration.  For the embedded engine the build runs with no C compiler, so that a
+    package whose speedups are optional falls back to pure Python as it does on a machine
+    without one; what the tools say goes to build/logs/wheel.log."""
     paths = P.paths(config)
     record = paths.wheel_dir / "wheel.json"
     record.unlink(missing_ok=True)
     out = fsio.fresh_dir(paths.wheel_dir / "dist")
     tree = paths.source_tree
     backend = local_backend(tree)
+    env = NO_COMPILER if config.engine != "conda" else None
     if backend is None:
-        result = runner(pip("wheel", "--no-deps", "--wheel-dir", str(out), str(tree)))
+        result = runner(pip("wheel", "--no-deps", "--wheel-dir", str(out), str(tree)), env=env)
     else:
-        result = runner([sys.executable, "-c", _BUILD_WHEEL, backend, str(out)], cwd=str(tree))
+        inside = [str(tree / folder) for folder in _backend_path(tree)]
+        result = runner([sys.executable, "-c", _BUILD_WHEEL, backend, str(out), *inside], cwd=str(tree), env=env)
+    log = logs.write(paths.log("wheel"), result)
     wheels = sorted(out.glob("*.whl"))
     if result.returncode != 0 or len(wheels) != 1:
-        tail = (result.stderr.strip().splitlines() or ["no output"])[-1]
-        raise UserError(f"could not build a wheel of {config.package} ({tail.strip()}): "
-                        "check that the source builds with `pip wheel .`")
-    if not wheels[0].name.endswith("-none-any.whl"):
+        raise UserError(_wheel_failure(config, result, log, compiler_off=env is not None))
+    if config.engine != "conda" and compiled(wheels[0]):
         raise UserError(f"{wheels[0].name} holds compiled code: the embedded engine builds pure-Python "
                         "packages only; use engine=conda")
     # The digest makes the record change with the wheel's content: builds depend on the record.
     fsio.write_json(record, {"wheel": wheels[0].name, "sha256": fsio.file_digests(wheels[0])["sha256"]})
 
 
+# A compiler that always fails: setuptools' build_ext and meson/cmake front ends read these, and a
+# package with optional speedups (markupsafe, simplejson, wrapt, pyyaml) then builds pure Python.
+NO_COMPILER = {"CC": "false", "CXX": "false", "LDSHARED": "false", "CYTHON_BUILD_DISABLED": "1"}
+
+
+def _wheel_failure(config: Config, result, log: Path, compiler_off: bool) -> str:
+    said = logs.last_error(result.stdout + "\n" + result.stderr)
+    where = f"see {logs.shown(log)}"
+    if compiler_off and re.search(r"command '?false'? failed|error: command .*false|exit status 1.*false|"
+                                  r"\['false'|unable to execute 'false'|C compiler|compiler cannot", result.stdout +
+                                  result.stderr):
+        return (f"{config.package} {config.version} needs compiled code to build ({said}; {where}): "
+                "the embedded engine builds pure-Python packages only; use engine=conda")
+    return f"could not build a wheel of {config.package} ({said}; {where}): check that the source builds with `pip wheel .`"
+
+
+def _backend_path(tree: Path) -> list[str]:
+    import tomllib
+
+    system = tomllib.loads((tree / "pyproject.toml").read_text(encoding="utf-8")).get("build-system", {}) \
+        if (tree / "pyproject.toml").is_file() else {}
+    return [str(folder) for folder in system.get("backend-path", [])]
+
+
+_BINARY = (".so", ".pyd", ".dll", ".dylib")
+
+
+def compiled(wheel: Path) -> bool:
+    """Whether a wheel holds compiled code.  Its tag is not enough: a package whose speedups are
+    optional declares its extensions, so a build that fell back to pure Python is still tagged
+    for the platform (`cp311-cp311-linux_x86_64`) while holding none."""
+    import zipfile
+
+    with zipfile.ZipFile(wheel) as archive:
+        return any(name.endswith(_BINARY) or ".so." in name.rsplit("/", 1)[-1] for name in archive.namelist())
+
+
+def wheel_file(config: Config) -> Path:
+    """The wheel the `wheel` task built."""
+    folder = P.paths(config).wheel_dir
+    return folder / "dist" / json.loads((folder / "wheel.json").read_text())["wheel"]
+
+
 # The child's program: import the backend named "module:object" and call its build_wheel hook.
-# With `-c`, the source tree (the working directory) is on sys.path, as setup.py expects.
+# With `-c`, the source tree (the working directory) is on sys.path, as setup.py expects; an
+# in-tree backend's folders (backend-path) come first, as PEP 517 says.
 _BUILD_WHEEL = """\
 import importlib, sys
+sys.path[:0] = sys.argv[3:]
 module, _, attribute = sys.argv[1].partition(":")
 backend = importlib.import_module(module)
 for part in filter(None, attribute.split(".")):
@@ -67,13 +116,14 @@ for part in filter(None, attribute.split(".")):
 backend.build_wheel(sys.argv[2])
 """
 
-_SETUPTOOLS = ("setuptools.build_meta", "setuptools.build_meta:__legacy__")
+_LEGACY = "setuptools.build_meta:__legacy__"
 
 
 def local_backend(tree: Path) -> str | None:
-    """The setuptools backend to call in place, or None when pip must build with isolation: the
-    project names another backend (or its own backend-path), or this Python lacks one of its
-    build requirements."""
+    """The build backend to call in place, or None when pip must build with isolation because
+    this Python lacks one of the project's build requirements (or has a version they exclude).
+    The pipeline ships the common backends (setuptools, flit-core, hatchling, poetry-core,
+    pdm-backend, setuptools-scm, hatch-vcs) as a conda build's host environment would."""
     import tomllib
 
     from packaging.requirements import InvalidRequirement, Requirement
@@ -84,10 +134,8 @@ def local_backend(tree: Path) -> str | None:
             if pyproject.is_file() else {}
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as err:
         raise UserError(f"the source's pyproject.toml is not valid TOML ({err}): fix it in the package") from None
-    backend = system.get("build-backend", _SETUPTOOLS[1])
-    if backend not in _SETUPTOOLS or system.get("backend-path"):
-        return None
-    for text in system.get("requires", []):
+    backend = system.get("build-backend", _LEGACY)
+    for text in system.get("requires", ["setuptools"]):
         try:
             requirement = Requirement(text)
         except InvalidRequirement:
@@ -108,10 +156,20 @@ def build(config: Config, python: str | None, subdir: str, output: Path) -> None
     paths = P.paths(config)
     meta = render.render(paths.meta.read_text(encoding="utf-8"), python, subdir)
     _check_pure(meta)
-    wheel_file = paths.wheel_dir / "dist" / json.loads((paths.wheel_dir / "wheel.json").read_text())["wheel"]
+    _check_python(config, python)
     stage = fsio.fresh_dir(paths.stage(python))
-    _install(wheel_file, stage, python)
+    _install(wheel_file(config), stage, python)
     _pack(config, meta, python, subdir, stage, output)
+
+
+def _check_python(config: Config, python: str | None) -> None:
+    """A build for a Python the package says it does not support would install and then fail."""
+    from . import wheelmeta
+
+    needs = wheelmeta.read(wheel_file(config)).requires_python
+    if python and needs and not wheelmeta.requires_python_allows(needs, python):
+        raise UserError(f"{config.package} {config.version} requires Python {needs}: "
+                        f"drop {python} from pythons=")
 
 
 def _check_pure(meta: render.Rendered) -> None:

@@ -137,6 +137,8 @@ def _coerce(name: str, value: Any) -> Any:
         return dict(value)
     if "Path" in str(kind):
         return Path(str(value))
+    if name == "package":  # conda names are lower case; the index does not mind the case
+        return str(value).strip().lower()
     return str(value).strip()
 
 

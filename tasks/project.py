@@ -62,6 +62,19 @@ class Paths:
         return self.work / "skeleton" / "meta.yaml"
 
     @property
+    def recipe_origin(self) -> Path:
+        """Where the skeleton came from (grayskull, completed from the wheel, or the wheel alone)."""
+        return self.work / "skeleton" / "origin.json"
+
+    @property
+    def logs(self) -> Path:
+        """What the tools said (grayskull, pip, setuptools): one file per step, named in errors."""
+        return self.build / "logs"
+
+    def log(self, step: str) -> Path:
+        return self.logs / f"{step.replace(':', '-')}.log"
+
+    @property
     def recipe_dir(self) -> Path:
         return self.work / "recipe"
 

@@ -47,6 +47,7 @@ class Settings:
     build_number: int
     source_path: str
     noarch: bool
+    name: str = ""  # the conda package name; empty keeps the skeleton's
 
 
 @dataclass(frozen=True)
@@ -68,7 +69,7 @@ def apply(config: Config) -> None:
     paths = P.paths(config)
     # Relative, as the walkthrough's `path: .`: conda-build resolves it from the recipe folder.
     source = os.path.relpath(paths.source_tree, paths.recipe_dir)
-    settings = Settings(config.maintainer, config.build_number, source, config.noarch)
+    settings = Settings(config.maintainer, config.build_number, source, config.noarch, config.package)
     edits = load_patch(P.PATCH, config.package)
     fsio.write_text(paths.meta, patch(paths.skeleton.read_text(encoding="utf-8"), edits, settings))
 
@@ -154,6 +155,21 @@ def _check_items(origin: str, value: Any) -> None:
 
 def patch(skeleton: str, edits: Sequence[Edit], settings: Settings) -> str:
     """The new meta.yaml text: settings applied, then edits; everything else as it was."""
+
+    def change(recipe: CommentedMap, encode: _Encode) -> None:
+        _apply_settings(recipe, settings, encode)
+        for edit in edits:
+            _apply(recipe, edit, encode)
+
+    return _edited(skeleton, change)
+
+
+def edit_text(skeleton: str, change: Callable[[CommentedMap], None]) -> str:
+    """meta.yaml text changed in place by `change`, which gets the round-trip tree."""
+    return _edited(skeleton, lambda recipe, encode: change(recipe))
+
+
+def _edited(skeleton: str, change: Callable[[CommentedMap, _Encode], None]) -> str:
     yaml = _yaml()
     try:
         recipe = yaml.load(skeleton)
@@ -162,10 +178,7 @@ def patch(skeleton: str, edits: Sequence[Edit], settings: Settings) -> str:
         raise UserError(f"the skeleton meta.yaml is not valid YAML ({problem}): regenerate it") from None
     if not isinstance(recipe, CommentedMap):
         raise UserError("the skeleton meta.yaml is not a mapping of sections: regenerate it")
-    encode = _encoder(yaml)
-    _apply_settings(recipe, settings, encode)
-    for edit in edits:
-        _apply(recipe, edit, encode)
+    change(recipe, _encoder(yaml))
     stream = io.StringIO()
     yaml.dump(recipe, stream)
     return stream.getvalue()
@@ -200,7 +213,11 @@ def _encoder(yaml: YAML) -> _Encode:
 
 
 def _apply_settings(recipe: CommentedMap, settings: Settings, encode: _Encode) -> None:
-    """The walkthrough's generic changes; a section a setting needs is created."""
+    """The walkthrough's generic changes; a section a setting needs is created.  The package is
+    named as the settings name it, the conda name (lower case), whatever case the index uses."""
+    name = recipe.get("package", {}).get("name")
+    if settings.name and isinstance(name, str) and name != settings.name and _canonical(name) == _canonical(settings.name):
+        _set_creating(recipe, ("package", "name"), settings.name, encode)
     _apply(recipe, Edit("set", ("source",), {"path": settings.source_path}, _SETTINGS), encode)
     _set_creating(recipe, ("build", "number"), settings.build_number, encode)
     _set_creating(recipe, ("extra", "recipe-maintainers"), [settings.maintainer], encode)
@@ -209,6 +226,11 @@ def _apply_settings(recipe: CommentedMap, settings: Settings, encode: _Encode) -
     else:
         _apply(recipe, Edit("delete", ("build", "noarch"), None, _SETTINGS), encode)
         _plain_python(recipe)
+
+
+def _canonical(name: str) -> str:
+    """A distribution name as the index compares them: case and runs of `-_.` do not count."""
+    return re.sub(r"[-_.]+", "-", name).lower()
 
 
 def _set_creating(recipe: CommentedMap, path: tuple[str, str], value: Any, encode: _Encode) -> None:

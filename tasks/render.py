@@ -32,7 +32,7 @@ _FIX = "fix recipe/patch.yaml or the recipe"
 # conda-build's RE_SELECTOR: `[expr]` at the end of the line, or anywhere in a trailing comment.
 _SELECTOR = re.compile(r"(.+?)\s*(#.*)?\[([^\[\]]+)\](?(2)[^\(\)]*)$")
 _READS_FILES = ("load_setup_py_data", "load_file_data", "load_file_regex", "load_str_data")
-_NEEDS_BUILD_TOOLS = ("compiler", "pin_compatible", "pin_subpackage", "cdt")
+_NEEDS_BUILD_TOOLS = ("compiler", "stdlib", "pin_compatible", "pin_subpackage", "cdt")
 
 
 @dataclass(frozen=True)
@@ -50,7 +50,7 @@ class Rendered:
     entry_points: tuple[str, ...]
     script: str | None
     source_path: str | None
-    about: dict  # the ABOUT keys, each a string or None
+    about: dict  # the ABOUT keys, each a string or None; license_file a tuple of file names
 
 
 def render(meta_text: str, python: str | None, subdir: str) -> Rendered:
@@ -236,7 +236,7 @@ def _rendered(meta: dict[str, Any]) -> Rendered:
         entry_points=_list(meta, "build", "entry_points"),
         script=_script(build.get("script")),
         source_path=_source_path(meta.get("source")),
-        about={key: _text(about.get(key)) for key in ABOUT},
+        about={key: _files(about.get(key)) if key == "license_file" else _text(about.get(key)) for key in ABOUT},
     )
 
 
@@ -274,6 +274,14 @@ def _text(value: Any) -> str | None:
     if isinstance(value, (dict, list)):
         raise UserError(f"meta.yaml has a list or mapping where text belongs ({value!r}): {_FIX}")
     return None if _null(value) else value
+
+
+def _files(value: Any) -> tuple[str, ...]:
+    """about/license_file: one file or a list of them (conda-build takes both)."""
+    items = value if isinstance(value, list) else [value]
+    if any(isinstance(item, (dict, list)) for item in items):
+        raise UserError(f"meta.yaml about/license_file must be a file name or a list of them ({value!r}): {_FIX}")
+    return tuple(str(item) for item in items if not _null(item))
 
 
 def _script(value: Any) -> str | None:

@@ -9,26 +9,61 @@ from __future__ import annotations
 
 import contextlib
 import importlib.util
-import io
 import json
-import logging
 import os
 import tarfile
 import tempfile
 from pathlib import Path
 
-from . import fsio
+from . import build, fromwheel, fsio, logs, wheelmeta
 from . import project as P
 from .config import Config
 from .errors import UserError
 
 
 def generate(config: Config) -> None:
+    """grayskull's recipe, checked against the built wheel; the wheel's alone where grayskull fails.
+
+    Prints which it used.  What grayskull, setuptools and pip say goes to build/logs/skeleton.log."""
     paths = P.paths(config)
     paths.work.mkdir(parents=True, exist_ok=True)
+    wheel = build.wheel_file(config)
+    info = wheelmeta.read(wheel)
+    log = paths.log("skeleton")
     with tempfile.TemporaryDirectory(prefix="skeleton-", dir=paths.work) as tmp:
-        text = _grayskull(_sdist(config, Path(tmp)), Path(tmp) / "out")
+        sdist = _sdist(config, Path(tmp))
+        try:
+            with logs.captured(log):
+                text = _grayskull(sdist, Path(tmp) / "out")
+        except UserError as err:
+            failure = str(err)
+            text = None
+    files = _source_files(paths.source_tree)
+    if text is None:
+        text = fromwheel.write(info, fromwheel.build_requirements(_pyproject(paths.source_tree)),
+                               sdist.as_uri(), fsio.file_digests(sdist)["sha256"])
+        origin = {"origin": "wheel", "why": failure}
+        said = f"recipe from the wheel's metadata: {failure} (see {logs.shown(log)})"
+    else:
+        text, notes = fromwheel.complete(text, info, files, pure=not build.compiled(wheel))
+        origin = {"origin": "grayskull", "completed": notes}
+        said = "recipe from grayskull" + (f", completed from the wheel ({'; '.join(notes)})" if notes else "")
+    fsio.write_json(paths.recipe_origin, origin)
     fsio.write_text(paths.skeleton, text)
+    print(said)
+
+
+def _source_files(tree: Path) -> set[str]:
+    return {path.relative_to(tree).as_posix() for path in tree.rglob("*") if path.is_file()}
+
+
+def _pyproject(tree: Path) -> dict:
+    import tomllib
+
+    try:
+        return tomllib.loads((tree / "pyproject.toml").read_text(encoding="utf-8"))
+    except (OSError, tomllib.TOMLDecodeError, UnicodeDecodeError):
+        return {}
 
 
 def _sdist(config: Config, folder: Path) -> Path:
@@ -50,22 +85,40 @@ def _grayskull(sdist: Path, out: Path) -> str:
     from grayskull.utils import generate_recipe
 
     out.mkdir()
-    chatter = io.StringIO()
-    logging.disable(logging.WARNING)  # grayskull's licence matching, setuptools' warnings
     try:
-        with contextlib.redirect_stdout(chatter), contextlib.redirect_stderr(chatter), _cwd(out), \
-                _no_setup_installs():
+        with _cwd(out), _no_setup_installs(), _plain_strings():
             recipe, gs_config = create_python_recipe(str(sdist), from_local_sdist=True)
             generate_recipe(recipe, gs_config, str(out), use_v1_format=False)
-    except Exception as err:  # grayskull raises anything from setup.py; report it as one line
-        raise UserError(f"grayskull could not generate a recipe for {sdist.name} ({type(err).__name__}: "
-                        f"{str(err).splitlines()[0] if str(err) else ''}): check the sdist builds with pip") from None
-    finally:
-        logging.disable(logging.NOTSET)
+    except BaseException as err:  # setup.py may raise anything, even SystemExit; one line
+        if isinstance(err, KeyboardInterrupt):
+            raise
+        detail = str(err).splitlines()[0] if str(err) else ""
+        raise UserError(f"grayskull could not read {sdist.name} ({type(err).__name__}: {detail})") from None
     written = sorted(out.glob("*/meta.yaml"))
     if not written:
-        raise UserError(f"grayskull wrote no meta.yaml for {sdist.name}: check that it is a Python sdist")
+        raise UserError(f"grayskull wrote no meta.yaml for {sdist.name}")
     return written[0].read_text(encoding="utf-8")
+
+
+@contextlib.contextmanager
+def _plain_strings():
+    """Let grayskull's YAML writer take setuptools' own str, list and dict subclasses.
+
+    setuptools >= 75.8 hands back static metadata as `setuptools._static.Str` and friends, which
+    ruamel.yaml refuses (`RepresenterError: cannot represent an object: 'https://…'`): each is
+    written as the plain type it subclasses."""
+    from ruamel.yaml.representer import RoundTripRepresenter
+
+    saved = dict(RoundTripRepresenter.yaml_multi_representers)
+    for kind, represent in ((str, RoundTripRepresenter.represent_str),
+                            (list, RoundTripRepresenter.represent_list),
+                            (dict, RoundTripRepresenter.represent_dict),
+                            (tuple, RoundTripRepresenter.represent_list)):
+        RoundTripRepresenter.add_multi_representer(kind, represent)
+    try:
+        yield
+    finally:
+        RoundTripRepresenter.yaml_multi_representers = saved
 
 
 @contextlib.contextmanager
@@ -74,10 +127,11 @@ def _no_setup_installs():
 
     grayskull runs `pip install DEP --target=...` for every third-party module setup.py imports,
     and setuptools fetches the `setup_requires` (btrdb's pytest-runner) before running setup.py:
-    seconds of child processes and index look-ups, for modules this Python mostly imports
-    already.  Here a module this Python can import is recorded as grayskull records it, without
-    pip; others still go to grayskull's pip.  setup_requires are read from setup()'s arguments,
-    not installed.  The meta.yaml is the same either way (tests/test_skeleton.py)."""
+    seconds of child processes, index look-ups and pages of pip errors for names that are no
+    distribution at all (a custom command class).  Here a module this Python can import is
+    recorded as grayskull records it, and nothing is installed: a module this Python lacks is
+    left out, and the wheel's own metadata (tasks/fromwheel.py) supplies what setup.py needs at
+    run time.  setup_requires are read from setup()'s arguments, not installed."""
     import setuptools
     from grayskull.strategy import py_base
 
@@ -86,7 +140,7 @@ def _no_setup_installs():
     def install_if_missing(data_dist: dict, dep_name: str, pip_dir: str) -> None:
         name = "setuptools" if dep_name == "pkg_resources" else dep_name
         if not _importable(name):
-            return pip_install_dep(data_dist, dep_name, pip_dir)
+            return None
         if not data_dist.get("setup_requires"):
             data_dist["setup_requires"] = []
         if name.lower() not in ("setuptools", *data_dist["setup_requires"]):

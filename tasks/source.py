@@ -53,13 +53,25 @@ def download(config: Config, folder: Path, runner: Runner = run) -> Path:
     for stale in folder.glob(".download-*"):  # left by a killed run (we hold the run lock)
         shutil.rmtree(stale, ignore_errors=True)
     with tempfile.TemporaryDirectory(prefix=".download-", dir=folder) as tmp:
-        result = runner(pip("download", "--no-deps", "--no-binary", ":all:", "--dest", tmp, spec))
+        result = runner(_download_argv(config, tmp, isolated=False))
+        if result.returncode != 0 and "No matching distribution" not in result.stderr:
+            result = runner(_download_argv(config, tmp, isolated=True))
         if result.returncode != 0:
             raise UserError(_explain_pip_failure(config, result.stderr))
         found = _find_sdist(Path(tmp), config.package, config.version)
         if not found:
             raise UserError(f"pip downloaded no sdist for {spec}: the release needs a source distribution")
         return found.rename(folder / found.name)
+
+
+def _download_argv(config: Config, dest: str, isolated: bool) -> list[str]:
+    """pip download of the package's sdist.  pip reads the sdist's metadata once it has it;
+    with this Python's build backends (no isolation) that costs no index look-up, where an
+    isolated build environment is installed first.  Only the package itself is asked as an
+    sdist: `--no-binary :all:` would build the backend's own requirements (Cython) from source."""
+    spec = f"{config.package}=={config.version}"
+    flags = [] if isolated else ["--no-build-isolation"]
+    return pip("download", "--no-deps", "--no-binary", config.package, *flags, "--dest", dest, spec)
 
 
 def _explain_pip_failure(config: Config, stderr: str) -> str:

@@ -15,6 +15,7 @@ import asyncio
 import datetime
 import hashlib
 import json
+import os
 import re
 import subprocess
 import sys
@@ -65,14 +66,14 @@ def _compare(name: str, declared: dict[str, Any], actual: dict[str, tuple[str, i
 
 def install_check(config: Config, artifacts: Sequence[P.Artifact], subdir: str,
                   meta_text: str) -> list[dict[str, Any]]:
-    """Install each artifact for `subdir` from the channel into a fresh prefix; run test imports."""
+    """Install each artifact for `subdir` from the channel into a fresh prefix; run its tests."""
     results = []
     for artifact in artifacts:
         meta = render.render(meta_text, artifact.python, artifact.subdir)
         with tempfile.TemporaryDirectory(prefix="verify-", dir=P.paths(config).work) as tmp:
             prefix = _install(config, artifact, subdir, meta, Path(tmp))
-            results.append({"file": artifact.key, "installed": True,
-                            "imports": _imports(prefix, artifact.python, meta.test_imports)})
+            tests = tests_of(config, artifact, meta, prefix, Path(tmp))
+            results.append({"file": artifact.key, "installed": True, **tests})
     return results
 
 
@@ -120,8 +121,8 @@ def stub_channel(folder: Path, subdir: str, depends: Sequence[str]) -> Path:
 def stub_version(spec: str) -> tuple[str, str]:
     """A (name, version) that satisfies a simple match spec: its lowest named bound, or 0."""
     name, _, constraint = spec.strip().partition(" ")
-    bounds = re.findall(r"(==|>=|~=|=|>)?\s*([0-9][0-9A-Za-z.]*)", constraint.split("|")[0])
-    for operator, version in bounds:
+    bounds = re.findall(r"(<=|>=|==|!=|~=|<|>|=)?\s*([0-9][0-9A-Za-z.*]*)", constraint.split("|")[0])
+    for operator, version in bounds:  # upper bounds (`<2`) and exclusions say nothing of a floor
         if operator in ("==", ">=", "~=", "=", ""):
             return name, version.rstrip(".*") or "0"
         if operator == ">":
@@ -129,30 +130,97 @@ def stub_version(spec: str) -> tuple[str, str]:
     return name, "0"
 
 
-def _imports(prefix: Path, python: str | None, modules: Sequence[str]) -> dict[str, str]:
-    """Import each module with the host Python from the installed site-packages alone.
+def tests_of(config: Config, artifact: P.Artifact, meta: render.Rendered, prefix: Path,
+             tmp: Path) -> dict[str, dict[str, str]]:
+    """The recipe's test imports and each console script's `--help` (or `--version`), run by this
+    machine's Python from the installed prefix with the run dependencies beside it, fetched by
+    pip as conda would resolve them.  Only a build for this machine's Python can be run."""
+    scripts = [entry.split("=")[0].strip() for entry in meta.entry_points]
+    host = f"{sys.version_info.major}.{sys.version_info.minor}"
+    if artifact.python not in (None, host):
+        why = f"skipped (a Python {artifact.python} build; this machine runs {host})"
+        return {"imports": {m: why for m in meta.test_imports}, "scripts": {s: why for s in scripts}}
+    site = _site_packages(prefix, artifact.python)
+    log = P.paths(config).log(f"check-{artifact.python or 'noarch'}")
+    deps, missing = _run_dependencies(config, tmp / "deps", log)
+    folders = [site] + ([deps] if deps else [])
+    imports = {m: _judge(_python(folders, f"import {m}", prefix), m, site, missing) for m in meta.test_imports}
+    failed = [f"import {m} {r}" for m, r in imports.items() if r.startswith("failed")]
+    if failed:
+        raise UserError(f"{artifact.key}: {failed[0]}: fix the package or the recipe's test imports")
+    ran = {name: _script(folders, prefix, name) for name in scripts}
+    failed = [f"{name} {r}" for name, r in ran.items() if r.startswith("failed")]
+    if failed:
+        raise UserError(f"{artifact.key}: console script {failed[0]}: fix the entry point or the package")
+    return {"imports": imports, "scripts": ran}
 
-    `-S` keeps this tool's own site-packages out: a module must come from the prefix or the
-    standard library, so a dependency the stand-ins do not provide is reported as skipped."""
-    site = prefix / ("site-packages" if python is None else f"lib/python{python}/site-packages")
-    outcome = {}
-    for module in modules:
-        proc = subprocess.run([sys.executable, "-S", "-c", f"import {module}"], cwd=prefix,
-                              env={"PYTHONPATH": str(site), "PYTHONNOUSERSITE": "1"},
-                              capture_output=True, text=True, check=False)
-        outcome[module] = _judge(module, proc, site)
-    return outcome
+
+def _site_packages(prefix: Path, python: str | None) -> Path:
+    """Where the package landed: a noarch one goes to the site-packages of the prefix's python."""
+    if python is None:
+        found = sorted(prefix.glob("lib/python*/site-packages")) + sorted(prefix.glob("Lib/site-packages"))
+        return found[0] if found else prefix / "site-packages"
+    return prefix / f"lib/python{python}/site-packages"
 
 
-def _judge(module: str, proc: subprocess.CompletedProcess, site: Path) -> str:
+def _run_dependencies(config: Config, folder: Path, log: Path) -> tuple[Path | None, str]:
+    """pip installs the wheel's run requirements (markers as pip evaluates them here) into a
+    throw-away folder; (None, why) when pip cannot."""
+    from . import build, logs, wheelmeta
+    from .runner import pip, run as run_tool
+
+    try:
+        requires = list(wheelmeta.read(build.wheel_file(config)).requires)
+    except (OSError, KeyError, ValueError, UserError):
+        requires = []  # the conda engine built without a wheel: the recipe's own test decides
+    if not requires:
+        return None, ""
+    result = run_tool(pip("install", "--quiet", "--prefer-binary", "--no-warn-script-location",
+                          "--target", str(folder), *requires))
+    logs.write(log, result)
+    if result.returncode != 0:
+        return None, f"its run dependencies could not be fetched: {logs.last_error(result.stderr)}; see {logs.shown(log)}"
+    return folder, ""
+
+
+# Run in the host Python with -S: the prefix's site-packages and the fetched dependencies are the
+# only site folders (their .pth files processed), so nothing of this tool's own venv leaks in.
+_BOOT = "import os, site, sys\nfor folder in sys.argv[1].split(os.pathsep):\n    site.addsitedir(folder)\n"
+
+
+def _python(folders: Sequence[Path], code: str, cwd: Path, *args: str) -> subprocess.CompletedProcess:
+    boot = _BOOT + "sys.argv = sys.argv[2:]\n" + code
+    argv = [sys.executable, "-S", "-c", boot, os.pathsep.join(map(str, folders)), *args]
+    try:
+        return subprocess.run(argv, cwd=cwd, env={"PYTHONNOUSERSITE": "1", "PATH": os.environ.get("PATH", ""),
+                                                 "HOME": str(cwd), "TERM": "dumb"},
+                              capture_output=True, text=True, check=False, timeout=120, stdin=subprocess.DEVNULL)
+    except subprocess.TimeoutExpired:
+        return subprocess.CompletedProcess(argv, 1, "", "did not finish within 120 s")
+
+
+def _judge(proc: subprocess.CompletedProcess, module: str, site: Path, missing: str) -> str:
     if proc.returncode == 0:
         return "ok"
-    missing = re.search(r"No module named '([^']+)'", proc.stderr)
-    if missing and not (site / missing.group(1).split(".")[0]).exists():
-        return f"skipped: needs {missing.group(1)}, which the host Python lacks"
+    absent = re.search(r"No module named '([^']+)'", proc.stderr)
+    if missing and absent and not (site / absent.group(1).split(".")[0]).exists():
+        return f"skipped ({missing})"
     last = (proc.stderr.strip().splitlines() or ["no output"])[-1]
-    raise UserError(f"import {module} fails from the installed package ({last}): fix the package or "
-                    "the recipe's test imports")
+    return f"failed ({last.strip()})"
+
+
+def _script(folders: Sequence[Path], prefix: Path, name: str) -> str:
+    """A console script runs when `--help` or `--version` exits 0 (some take only one)."""
+    script = prefix / "bin" / name
+    if not script.is_file():
+        return "failed (not installed in bin/)"
+    run_it = "import runpy\nrunpy.run_path(sys.argv[0], run_name='__main__')\n"
+    for flag in ("--help", "--version"):
+        proc = _python(folders, run_it, prefix, str(script), flag)
+        if proc.returncode == 0:
+            return f"{flag} ok"
+    said = (proc.stderr.strip().splitlines() or proc.stdout.strip().splitlines() or ["no output"])[-1]
+    return f"failed ({said.strip()[:160]})"
 
 
 def _installer(config: Config) -> Callable[..., list[dict[str, Any]]]:
@@ -196,4 +264,17 @@ def run(config: Config, builds: Sequence[str]) -> None:
               "from what was published")
     fsio.write_json(P.verify_stamp(config), {"archives": archives, "installs": installs})
     for item in installs:
-        print(f"verified {item['file']}: " + ", ".join(f"{m} {r}" for m, r in item["imports"].items()))
+        print(f"verified {item['file']}: {said(item)}")
+
+
+def said(item: dict[str, Any]) -> str:
+    """One install's tests in a line: `import x ok, x --help ok`; one reason once when all skipped."""
+    results = {f"import {m}": r for m, r in item["imports"].items()}
+    results |= {name: r for name, r in item.get("scripts", {}).items()}
+    if not results:
+        return "installed (the recipe has no tests)"
+    reasons = set(results.values())
+    if len(reasons) == 1 and next(iter(reasons)).startswith("skipped"):
+        return f"installed; tests {next(iter(reasons))}"
+    return ", ".join(f"{name} {result}" for name, result in results.items())
+

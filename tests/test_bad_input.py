@@ -196,15 +196,16 @@ def test_refused_sdist_leaves_no_staging_folder(tiny_release, tiny_sdist, tmp_pa
 # -- packages sent to the converter ----------------------------------------------------------------
 
 
-def test_package_with_compiled_code_is_refused_by_the_converter(tmp_path):
-    """An sdist whose package ships a shared library: the build succeeds (the wheel is tagged
-    pure), the converter refuses to carry the .so to other platforms."""
+def test_package_with_compiled_code_is_refused_at_the_wheel(tmp_path):
+    """An sdist whose package ships a shared library as package data: the wheel is tagged pure,
+    but its content is what counts; nothing is built or converted from it."""
     files = {**_TINY_FILES, "crdagtiny/_speedups.so": "\x7fELF\x02\x01\x01\x00 not really a library\n"}
     files["setup.py"] = files["setup.py"].replace("['data/*.txt']", "['data/*.txt', '*.so']")
     project = new_project(tmp_path / "proj", (make_sdist(tmp_path / "sdist", files),))
     proc = project.doit(*TINY_ARGS, check=False)
-    one_clear_line(proc, "holds compiled code (lib/python3.", "crdagtiny/_speedups.so",
-                   "build it on that platform, or pass force=true")
+    one_clear_line(proc, "crdagtiny-1.0.0-py3-none-any.whl holds compiled code",
+                   "the embedded engine builds pure-Python packages only; use engine=conda")
+    assert not (project.build / "work" / "wheel" / "wheel.json").exists()
     for subdir in ("win-64", "osx-arm64"):
         for name in (PY36, PY37):
             nothing_half_written(project.build, project.build / "platform-builds" / subdir / name)

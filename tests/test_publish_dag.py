@@ -260,10 +260,12 @@ def test_verify_installs_from_the_published_channel_view(release):
     mine = [key for key in KEYS if key.startswith(f"{NATIVE}/")]
     record = json.loads((release.project.build / "stamps" / "verify-anaconda.json").read_text())
     assert sorted(item["file"] for item in record["installs"]) == mine
-    assert all(item["installed"] and item["imports"] == {PACKAGE: "ok"} for item in record["installs"])
+    # a build for another Python than this machine's is installed, and its imports are not run
+    assert all(item["installed"] and set(item["imports"]) == {PACKAGE} and
+               item["imports"][PACKAGE].startswith("skipped (a Python 3.") for item in record["installs"])
     assert len(record["archives"]) == 6
     for key in mine:
-        assert f"verified {key}: {PACKAGE} ok" in verified.stdout
+        assert f"verified {key}: installed; tests skipped (a Python 3." in verified.stdout
         # ... and the package bytes were fetched from the server's channel view, not read locally
         assert ("GET", f"/{OWNER}/{key}", 200) in release.server.calls(since=calls)
 
@@ -412,7 +414,7 @@ def test_quetz_target_second_run_uploads_nothing(fresh, quetz_server):
         verified = run(f"channel-url={quetz_server.url}/get/{quetz_server.channel}")
         for key in KEYS:
             if key.startswith(f"{NATIVE}/"):
-                assert f"verified {key}: {PACKAGE} ok" in verified.stdout
+                assert f"verified {key}: installed; tests skipped" in verified.stdout
 
 
 # -- bugs these tests found, now fixed ------------------------------------------------------------

@@ -150,7 +150,7 @@ def test_fields_read_as_conda_build_reads_them():
     assert (rendered.version, rendered.build_number, rendered.noarch) == ("1.10", 3, "python")
     assert rendered.entry_points == ("tiny = tiny.cli:main",) and rendered.script == "pip install .\necho done"
     assert rendered.source_path == "../src"
-    assert rendered.about == {key: "MIT" if key == "license" else None for key in ABOUT}
+    assert rendered.about == {key: "MIT" if key == "license" else () if key == "license_file" else None for key in ABOUT}
 
 
 def test_empty_sections_are_empty():
@@ -202,3 +202,13 @@ def test_recipe_shapes(text, fragment):
     with pytest.raises(UserError) as err:
         render(text, "3.6", "linux-64")
     assert fragment in str(err.value) and "\n" not in str(err.value)
+
+
+def test_license_file_may_be_one_file_or_several():
+    """conda-build takes both; a list used to be refused as `a list or mapping where text belongs`."""
+    one = render(TINY + "about:\n  license_file: LICENSE\n", "3.6", "linux-64")
+    several = render(TINY + "about:\n  license_file:\n    - LICENSE\n    - NOTICE\n", "3.6", "linux-64")
+    assert one.about["license_file"] == ("LICENSE",)
+    assert several.about["license_file"] == ("LICENSE", "NOTICE")
+    with pytest.raises(UserError, match="about/license_file must be a file name or a list of them"):
+        render(TINY + "about:\n  license_file:\n    - {a: b}\n", "3.6", "linux-64")

@@ -30,12 +30,12 @@ def _tree(folder, pyproject: str | None = None, files: dict[str, str] = TINY_FIL
      "setuptools.build_meta"),
     ("[build-system]\nrequires = ['setuptools', 'crdag-absent; python_version < \"3\"']\n",
      "setuptools.build_meta:__legacy__"),  # a requirement whose marker excludes this Python
-    ("[build-system]\nrequires = ['flit_core>=3']\nbuild-backend = 'flit_core.buildapi'\n", None),
+    ("[build-system]\nrequires = ['flit_core>=3']\nbuild-backend = 'flit_core.buildapi'\n", "flit_core.buildapi"),
+    ("[build-system]\nrequires = ['hatchling', 'hatch-vcs']\nbuild-backend = 'hatchling.build'\n", "hatchling.build"),
     ("[build-system]\nrequires = ['setuptools', 'crdag-absent-plugin']\n", None),
     ("[build-system]\nrequires = ['setuptools>=9999']\n", None),
-    ("[build-system]\nrequires = ['setuptools']\nbuild-backend = 'setuptools.build_meta'\n"
-     "backend-path = ['.']\n", None),
-], ids=["no-pyproject", "no-build-system", "setuptools", "marker", "flit", "absent-requirement",
+    ("[build-system]\nrequires = []\nbuild-backend = 'backend'\nbackend-path = ['.']\n", "backend"),
+], ids=["no-pyproject", "no-build-system", "setuptools", "marker", "flit", "hatchling", "absent-requirement",
         "too-old", "backend-path"])
 def test_which_backend_is_called_in_place(tmp_path, pyproject, backend):
     assert build.local_backend(_tree(tmp_path, pyproject)) == backend
@@ -74,15 +74,16 @@ def test_a_setup_py_that_fails_is_one_clear_error_and_no_record(tmp_path):
     files = {**TINY_FILES, "setup.py": "raise SystemExit('crdag: this setup.py refuses')\n"}
     _tree(P.paths(config).source_tree, files=files)
     with pytest.raises(UserError, match=r"could not build a wheel of crdagtiny \(crdag: this setup.py "
-                                        r"refuses\): check that the source builds with `pip wheel .`"):
+                                        r"refuses; see .*wheel.log\): check that the source builds with `pip wheel .`"):
         build.wheel(config)
+    assert "crdag: this setup.py refuses" in (P.paths(config).logs / "wheel.log").read_text()
     assert not (P.paths(config).wheel_dir / "wheel.json").exists()
     assert list((P.paths(config).wheel_dir / "dist").iterdir()) == []
 
 
 def test_other_backends_go_to_pip_with_isolation(tmp_path):
     config = _config(tmp_path)
-    _tree(P.paths(config).source_tree, "[build-system]\nrequires = ['flit_core>=3']\n"
+    _tree(P.paths(config).source_tree, "[build-system]\nrequires = ['flit_core>=3', 'crdag-absent-plugin']\n"
                                        "build-backend = 'flit_core.buildapi'\n")
     argvs = []
 
@@ -91,7 +92,7 @@ def test_other_backends_go_to_pip_with_isolation(tmp_path):
         from tasks.runner import Result
         return Result(tuple(argv), 1, "", "ERROR: no index here")
 
-    with pytest.raises(UserError, match=r"\(ERROR: no index here\)"):
+    with pytest.raises(UserError, match=r"\(ERROR: no index here; see .*build/logs/wheel.log\)"):
         build.wheel(config, runner)
     assert argvs[0][1:4] == ["-m", "pip", "--disable-pip-version-check"]
     assert "wheel" in argvs[0] and "--no-build-isolation" not in argvs[0]
