@@ -71,8 +71,9 @@ def _wheel_failure(config: Config, result, log: Path, compiler_off: bool) -> str
     if compiler_off and re.search(r"command '?false'? failed|error: command .*false|exit status 1.*false|"
                                   r"\['false'|unable to execute 'false'|C compiler|compiler cannot", result.stdout +
                                   result.stderr):
-        return (f"{config.package} {config.version} needs compiled code to build ({said}; {where}): "
-                "the embedded engine builds pure-Python packages only; use engine=conda")
+        return (f"{config.package} {config.version} needs compiled code to build (its extension does not "
+                f"build without a C compiler; {where}): the embedded engine builds pure-Python packages "
+                "only; use engine=conda")
     return f"could not build a wheel of {config.package} ({said}; {where}): check that the source builds with `pip wheel .`"
 
 
