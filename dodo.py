@@ -140,13 +140,15 @@ def task_build():
 
 def task_convert():
     """Convert each build to every other platform asked (platform-builds), as `conda convert -p …`."""
-    rewrite = Step("conda_engine:convert" if CONFIG.converter == "conda" else "convert:convert_all")
+    conda = CONFIG.converter == "conda"
+    rewrite = Step("conda_engine:convert" if conda else "convert:convert_release")
     for item in PLAN.conversions:
         outputs = [(artifact.subdir, artifact.path) for artifact in item.artifacts]
+        args = [item.build.artifact.path, outputs] if conda else [CONFIG, item.build.python, item.build.artifact.path, outputs]
         yield {
             "name": item.name,
-            "actions": [(rewrite, [item.build.artifact.path, outputs], {"force": CONFIG.force})],
-            "file_dep": [item.build.artifact.path],
+            "actions": [(rewrite, args, {"force": CONFIG.force})],
+            "file_dep": [item.build.artifact.path] + ([] if conda else [PATHS.meta]),
             "targets": [path for _, path in outputs],
             "task_dep": _conda_dep("converter"),
             "uptodate": [_changed("force", "converter")],

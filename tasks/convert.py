@@ -17,7 +17,7 @@ import posixpath
 import re
 import shlex
 from pathlib import Path
-from typing import Any, Iterator, Sequence
+from typing import Mapping, Any, Iterator, Sequence
 
 import win_cli_launchers
 
@@ -99,8 +99,12 @@ def convert(source: Path, target_subdir: str, output: Path, *, force: bool = Fal
     return output
 
 
-def convert_all(source: Path, outputs: Sequence[tuple[str, Path]], *, force: bool = False) -> None:
+def convert_all(source: Path, outputs: Sequence[tuple[str, Path]], *, force: bool = False,
+                depends: Mapping[str, Sequence[str]] | None = None) -> None:
     """Write `source` converted for each (subdir, output) pair, as one `conda convert -p A -p B …`.
+
+    `depends` gives a subdir its own run requirements where the recipe selects them per platform
+    (`colorama  # [win]`); `conda convert` keeps the input's for every subdir.
 
     The package is read and checked once.  Every subdir and output name is checked before the
     first write; each output is written whole under a temporary name and renamed (write_package),
@@ -124,7 +128,10 @@ def convert_all(source: Path, outputs: Sequence[tuple[str, Path]], *, force: boo
     for plan, output in plans:
         converted = list(_convert_payload(payload, plan, found.prefixes, launchers))
         _refuse_collisions(source, converted)
-        rebuilt = _info_files({**found.index, **_index_fields(plan.target)}, converted, found.no_link)
+        index = {**found.index, **_index_fields(plan.target)}
+        if depends and plan.target in depends:
+            index["depends"] = list(depends[plan.target])
+        rebuilt = _info_files(index, converted, found.no_link)
         write_package(output, [*kept, *rebuilt, *(out.member for out in converted)], timestamp=found.mtime)
 
 
@@ -424,3 +431,22 @@ def complete(source: Path, output: Path) -> Path:
     rebuilt = _info_files(found.index, outputs, found.no_link)
     write_package(output, [*kept, *rebuilt, *(out.member for out in outputs)], timestamp=found.mtime)
     return output
+
+
+def convert_release(config, python: str | None, source: Path, outputs: Sequence[tuple[str, Path]], *,
+                    force: bool = False) -> None:
+    """The `convert:<python>` task: convert_all, with each subdir's run requirements as the
+    recipe renders them for that subdir where they differ from the native build's."""
+    from . import build, render
+    from . import project as P
+
+    native = _native_depends(source)
+    text = P.paths(config).meta.read_text(encoding="utf-8")
+    own = {subdir: build.depends(render.render(text, python, subdir), python) for subdir, _ in outputs}
+    convert_all(source, outputs, force=force, depends={s: d for s, d in own.items() if d != native})
+
+
+def _native_depends(source: Path) -> list[str]:
+    from rattler.package import IndexJson
+
+    return list(IndexJson.from_package_archive(source).depends)

@@ -28,7 +28,7 @@ CAPS = {
     "setup.py": (
         "from setuptools import setup\n"
         "setup(name='CrdagCaps', version='1.0.0', packages=['crdag_caps_impl'], license='MIT',\n"
-        "      extras_require={'colour': []},\n"
+        "      extras_require={'colour': []}, install_requires=['crdag-wincolour; sys_platform == \"win32\"'],\n"
         "      entry_points={'console_scripts': ['crdag-caps = crdag_caps_impl.cli:main [colour]']})\n"
     ),
     "crdag_caps_impl/__init__.py": "VALUE = 42\n",
@@ -71,6 +71,19 @@ def test_entry_points_lose_their_extras_and_the_script_runs(caps):
     assert "- crdag-caps = crdag_caps_impl.cli:main\n" in meta and "[colour]" not in meta
     record = json.loads((project.build / "stamps" / "verify-local.json").read_text())
     assert record["installs"][0]["scripts"] == {"crdag-caps": "--help ok"}
+
+
+def test_a_platform_marked_requirement_reaches_the_converted_package_of_that_platform(caps):
+    """`conda convert` keeps the native build's depends for every subdir: a Windows-only
+    requirement would be missing from the win-64 package."""
+    from rattler.package import IndexJson
+
+    project, _ = caps
+    meta = (project.build / "work" / "recipe" / "meta.yaml").read_text()
+    assert "- crdag-wincolour  # [win]" in meta
+    depends = {subdir: IndexJson.from_package_archive(
+        project.build / "channel" / subdir / f"crdagcaps-1.0.0-{TAG}_0.tar.bz2").depends for subdir in ("linux-64", "win-64")}
+    assert "crdag-wincolour" in depends["win-64"] and "crdag-wincolour" not in depends["linux-64"]
 
 
 def test_the_release_says_where_the_recipe_came_from(caps):
