@@ -88,3 +88,35 @@ def test_pkg_resources_counts_as_setuptools(monkeypatch):
         py_base.pip_install_dep(data, "crdag_absent_module", "unused")
     assert data["setup_requires"] == ["xxhash"]  # as grayskull records them; setuptools is implied
     assert calls == []  # nothing is installed, not even what this Python lacks
+
+
+def test_when_grayskull_fails_the_recipe_comes_from_the_wheel(tmp_path, monkeypatch, capsys):
+    import json
+
+    from tasks import build, fsio, render
+    from tasks import project as P
+    from tasks.config import Config
+    from tasks.errors import UserError
+
+    config = Config(package="crdagtiny", version="1.0.0", build_dir=tmp_path / "build")
+    paths = P.paths(config)
+    sdist = make_sdist(paths.downloads, TINY_FILES)
+    for name, text in TINY_FILES.items():
+        (paths.source_tree / name).parent.mkdir(parents=True, exist_ok=True)
+        (paths.source_tree / name).write_text(text)
+    fsio.write_json(paths.source_record, {"origin": "index", "sdist": sdist.name, "sha256": "0", "epoch": 0})
+    build.wheel(config)
+
+    def fails(sdist, out):
+        raise UserError("grayskull could not read crdagtiny-1.0.0.tar.gz (KeyError: 'name')")
+
+    monkeypatch.setattr(skeleton, "_grayskull", fails)
+    skeleton.generate(config)
+    said = capsys.readouterr().out
+    assert said.startswith("recipe from the wheel's metadata: grayskull could not read crdagtiny-1.0.0.tar.gz")
+    assert json.loads(paths.recipe_origin.read_text())["origin"] == "wheel"
+    meta = render.render(paths.skeleton.read_text(), "3.11", "linux-64")
+    assert (meta.name, meta.version, meta.run) == ("crdagtiny", "1.0.0", ("python >=3.6", "attrs >=17.4"))
+    assert meta.entry_points == ("crdagtiny-hello = crdagtiny.cli:main",)
+    assert meta.test_imports == ("crdagtiny",)
+    assert meta.about["license"] == "MIT"
