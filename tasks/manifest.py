@@ -14,9 +14,11 @@ from .config import Config
 def write(config: Config, published: Sequence[P.Artifact]) -> None:
     """Collect the upload stamps (each one what the target confirmed) into one JSON file."""
     entries = [json.loads(P.stamp(config, artifact).read_text()) for artifact in published]
+    origin = P.paths(config).recipe_origin
     fsio.write_json(P.paths(config).manifest, {
         "package": config.package, "version": config.version, "target": config.target,
-        "owner": config.owner, "labels": list(config.labels), "files": entries,
+        "owner": config.owner, "labels": list(config.labels),
+        "recipe": json.loads(origin.read_text()) if origin.is_file() else None, "files": entries,
     })
 
 

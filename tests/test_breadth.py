@@ -91,6 +91,7 @@ def test_the_release_says_where_the_recipe_came_from(caps):
     assert "recipe from grayskull, completed from the wheel (" in proc.stdout
     origin = json.loads((project.build / "work" / "skeleton" / "origin.json").read_text())
     assert origin["origin"] == "grayskull" and "entry points without their extras" in origin["completed"]
+    assert json.loads((project.build / "release.json").read_text())["recipe"] == origin
 
 
 LICENSES = {
