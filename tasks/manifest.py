@@ -16,7 +16,9 @@ def write(config: Config, published: Sequence[P.Artifact]) -> None:
     entries = [json.loads(P.stamp(config, artifact).read_text()) for artifact in published]
     fsio.write_json(P.paths(config).manifest, {
         "package": config.package, "version": config.version, "target": config.target,
-        "owner": config.owner, "labels": list(config.labels), "files": entries,
+        "owner": config.owner, "labels": list(config.labels),
+        "channels": list(config.channels),  # what builds and the verify install resolved from
+        "files": entries,
     })
 
 
