@@ -120,30 +120,30 @@ def task_wheel():
 def task_build():
     """Build the package for each Python version on this machine's platform (conda-bld)."""
     conda = CONFIG.engine == "conda"
-    make = Step("conda_engine:build" if conda else "build:build")
     inputs = [PATHS.meta, PATHS.source_record] if conda else [PATHS.meta, PATHS.wheel_dir / "wheel.json"]
+    # conda-build resolves its host environment from the channels; the embedded engine uses none.
+    settings = ("format", "engine", "channels") if conda else ("format", "engine")
     for item in PLAN.builds:
         yield {
             "name": item.name,
-            "actions": [(make, [CONFIG, item.python, item.artifact.subdir, item.artifact.path])],
+            # What was published from these very inputs is fetched back, not built again.
+            "actions": [(Step("restore:build"), [CONFIG, item.artifact])],
             "file_dep": inputs,
             "targets": [item.artifact.path],
             "task_dep": _conda_dep("engine"),
-            "uptodate": [_changed("format", "engine")],
+            "uptodate": [_changed(*settings)],
             "clean": True,
         }
 
 
 def task_convert():
     """Convert each build to every other platform asked (platform-builds), as `conda convert -p …`."""
-    rewrite = Step("conda_engine:convert" if CONFIG.converter == "conda" else "convert:convert_all")
     for item in PLAN.conversions:
-        outputs = [(artifact.subdir, artifact.path) for artifact in item.artifacts]
         yield {
             "name": item.name,
-            "actions": [(rewrite, [item.build.artifact.path, outputs], {"force": CONFIG.force})],
+            "actions": [(Step("restore:convert"), [CONFIG, item.build.artifact.path, item.artifacts])],
             "file_dep": [item.build.artifact.path],
-            "targets": [path for _, path in outputs],
+            "targets": [artifact.path for artifact in item.artifacts],
             "task_dep": _conda_dep("converter"),
             "uptodate": [_changed("force", "converter")],
             "clean": True,
@@ -191,7 +191,7 @@ def task_check():
             "actions": [(Step("verify:check"), [CONFIG, build, artifacts, NATIVE])],
             "file_dep": [PATHS.manifest],
             "targets": [P.check_stamp(CONFIG, build)],
-            "uptodate": [_changed("channel_url", "engine")],
+            "uptodate": [_changed("channel_url", "engine", "channels")],
         }
 
 
