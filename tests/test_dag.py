@@ -187,3 +187,23 @@ def test_local_checkout_source_and_its_edits(project, tiny_sdist, tmp_path):
     (checkout / "crdagtiny" / "extra.py").write_text("VALUE = 1\n")
     rerun = project.executed(project.doit(*args, "force=true"))
     assert "source" in rerun and "build:3.6" in rerun
+
+
+def test_embedded_about_json_keeps_what_conda_build_keeps(released):
+    """doc_url, dev_url, license_file, license_family and extra, as the recipe gives them, and the
+    license files under info/licenses/ (conda-build's layout); rebuilds stay byte-identical
+    (test_clean_then_release_publishes_identical_files_and_uploads_nothing)."""
+    import tarfile
+
+    from tasks import render
+
+    project, _ = released
+    meta = render.render((project.build / "work" / "recipe" / "meta.yaml").read_text(), "3.6", "linux-64")
+    package = project.build / "conda-bld" / "linux-64" / "crdagtiny-1.0.0-py36_0.tar.bz2"
+    with tarfile.open(package) as archive:
+        about = json.loads(archive.extractfile("info/about.json").read())
+        license_text = archive.extractfile("info/licenses/LICENSE").read()
+    assert about["extra"]["recipe-maintainers"] == ["looselycoupled"] == meta.extra["recipe-maintainers"]
+    assert about["license_file"] == meta.about["license_file"] == "LICENSE" and license_text == b"MIT License\n"
+    for key in ("doc_url", "dev_url", "license_family", "license", "summary"):
+        assert about.get(key) == (meta.about[key] or None), key
