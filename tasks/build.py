@@ -17,7 +17,7 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from . import convert, fsio, render
+from . import convert, fsio, recipe, render
 from . import project as P
 from .config import Config
 from .errors import UserError
@@ -186,11 +186,11 @@ def license_names(value: str | list[str] | None) -> list[str]:
     return [value] if isinstance(value, str) else [str(name) for name in value if name]
 
 
-def license_files(value: str | list[str] | None, source: Path, recipe: Path) -> list[Path]:
+def license_files(value: str | list[str] | None, source: Path, recipe_dir: Path) -> list[Path]:
     """The license files conda-build ships under info/licenses/, each looked for in the source
     tree, then beside the recipe.  One in neither is left out (conda-build would stop): grayskull
     writes a placeholder name when it finds none, and that must not stop a release."""
-    found = (next((folder / name for folder in (source, recipe) if (folder / name).is_file()), None)
+    found = (next((folder / name for folder in (source, recipe_dir) if (folder / name).is_file()), None)
              for name in license_names(value))
     return [path for path in found if path is not None]
 
@@ -203,6 +203,7 @@ def about_extras(meta: render.Rendered, paths: P.Paths) -> dict[str, Any]:
     shipped = [path.name for path in license_files(about.get("license_file"), paths.source_tree, paths.recipe_dir)]
     if shipped:  # as the recipe gives it: one name, or a list
         extras["license_file"] = shipped[0] if isinstance(about["license_file"], str) else shipped
-    if meta.extra:
-        extras["extra"] = meta.extra
+    extra = recipe.extra(paths.meta.read_text(encoding="utf-8"))
+    if extra:
+        extras["extra"] = extra
     return extras

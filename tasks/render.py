@@ -12,7 +12,7 @@ import ntpath
 import posixpath
 import re
 import traceback
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from types import SimpleNamespace
 from typing import Any, Callable
 
@@ -51,7 +51,6 @@ class Rendered:
     script: str | None
     source_path: str | None
     about: dict  # the ABOUT keys, each a string or None
-    extra: dict = field(default_factory=dict)  # the `extra` section (recipe-maintainers)
 
 
 def render(meta_text: str, python: str | None, subdir: str) -> Rendered:
@@ -238,7 +237,6 @@ def _rendered(meta: dict[str, Any]) -> Rendered:
         script=_script(build.get("script")),
         source_path=_source_path(meta.get("source")),
         about={key: _text(about.get(key)) for key in ABOUT},
-        extra=_section(meta, "extra"),
     )
 
 
