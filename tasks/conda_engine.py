@@ -202,6 +202,8 @@ _INDEX_URL = re.compile(r"^([^\s=]*)\.index-url='([^']*)'$")
 # Which configured value pip's download command uses: its environment variable, then the command's
 # own section, then [global].
 _INDEX_ORDER = (":env:", "download", "global")
+# pip's own default index, asked of pip rather than written here.
+_PIP_DEFAULT_INDEX = "from pip._internal.models.index import PyPI; print(PyPI.simple_url)"
 
 
 def pip_index_url(runner: Runner = run) -> str:
@@ -211,9 +213,10 @@ def pip_index_url(runner: Runner = run) -> str:
     for section in _INDEX_ORDER:
         if found.get(section):
             return found[section]
-    default = _call(runner, [sys.executable, "-c", "from pip._internal.models.index import PyPI; print(PyPI.simple_url)"])
+    default = _call(runner, [sys.executable, "-c", _PIP_DEFAULT_INDEX])
     if default.returncode != 0 or not default.stdout.strip():
-        raise UserError(f"cannot read pip's index ({_said(default)}): set it with `pip config set global.index-url URL`")
+        raise UserError(f"cannot read pip's index ({_said(default)}): "
+                        "set it with `pip config set global.index-url URL`")
     return default.stdout.strip()
 
 

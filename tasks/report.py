@@ -19,7 +19,8 @@ _KINDS = {"build": "built", "convert": "converted", "upload": "uploaded"}
 
 class ReleaseReporter(ConsoleReporter):
     """Prints `.  task` / `-- task` as doit does, then `built: …`, `converted: …`, `uploaded: …`,
-    `restored: …` (fetched back from the target rather than made again), `skipped: …` (published before, or already on the server), `failed: …` with file names.  A
+    `restored: …` (fetched back from the target rather than made again), `skipped: …` (published
+    before, or already on the server), `failed: …` with file names.  A
     failure the user can fix is one line, not a report block.
 
     The `-- task` lines of a run of up-to-date tasks are written together, just before the next

@@ -75,7 +75,8 @@ def convert(config: Config, source: Path, artifacts: Sequence[P.Artifact]) -> No
     if config.converter == "conda":
         from . import conda_engine
 
-        conda_engine.convert(source, outputs, force=config.force, log=P.paths(config).log(f"conda-convert-{source.name}"))
+        log = P.paths(config).log(f"conda-convert-{source.name}")
+        conda_engine.convert(source, outputs, force=config.force, log=log)
     else:
         from . import convert as in_house
 

@@ -83,7 +83,8 @@ def _install(config: Config, artifact: P.Artifact, subdir: str, meta: render.Ren
 
     spec = f"{meta.name} =={meta.version} {artifact.filename.rsplit('-', 1)[1].split('.')[0]}"
     depends = IndexJson.from_package_archive(artifact.path).depends
-    channels = [rattler.Channel(url) for url in install_channels(config, lambda: stub_channel(tmp / "stubs", subdir, depends))]
+    urls = install_channels(config, lambda: stub_channel(tmp / "stubs", subdir, depends))
+    channels = [rattler.Channel(url) for url in urls]
 
     async def solve_and_install() -> None:
         records = await rattler.solve(channels, [spec], platforms=[subdir, "noarch"],

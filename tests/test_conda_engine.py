@@ -419,8 +419,7 @@ def test_contract_pip_index_url_from_pip_config_else_pips_default():
     assert CE.pip_index_url(runner) == "https://env.example/root/simple/"  # the variable wins, as in pip
     assert CE.pypi_api_url("https://env.example/root/simple/") == "https://env.example/root/pypi/"
     default = Recording({tuple(CE.pip("config", "list")): (0, "", "")})
-    default.answers[(CE.sys.executable, "-c", "from pip._internal.models.index import PyPI; print(PyPI.simple_url)")] = \
-        (0, "https://index.example/simple\n", "")
+    default.answers[(CE.sys.executable, "-c", CE._PIP_DEFAULT_INDEX)] = (0, "https://index.example/simple\n", "")
     assert CE.pip_index_url(default) == "https://index.example/simple"
 
 
