@@ -124,32 +124,31 @@ def task_wheel():
 def task_build():
     """Build the package for each Python version on this machine's platform (conda-bld)."""
     conda = CONFIG.engine == "conda"
-    make = Step("conda_engine:build" if conda else "build:build")
     inputs = [PATHS.meta, PATHS.source_record] if conda else [PATHS.meta, PATHS.wheel_dir / "wheel.json"]
+    # conda-build resolves its host environment from the channels; the embedded engine uses none.
+    settings = ("format", "engine", "channels") if conda else ("format", "engine")
     for item in PLAN.builds:
         yield {
             "name": item.name,
-            "actions": [(make, [CONFIG, item.python, item.artifact.subdir, item.artifact.path])],
+            # What was published from these very inputs is fetched back, not built again.
+            "actions": [(Step("restore:build"), [CONFIG, item.artifact])],
             "file_dep": inputs,
             "targets": [item.artifact.path],
             "task_dep": _conda_dep("engine"),
-            "uptodate": [_changed("format", "engine")],
+            "uptodate": [_changed(*settings)],
             "clean": True,
         }
 
 
 def task_convert():
     """Convert each build to every other platform asked (platform-builds), as `conda convert -p …`."""
-    conda = CONFIG.converter == "conda"
-    rewrite = Step("conda_engine:convert" if conda else "convert:convert_release")
     for item in PLAN.conversions:
-        outputs = [(artifact.subdir, artifact.path) for artifact in item.artifacts]
-        args = [item.build.artifact.path, outputs] if conda else [CONFIG, item.build.python, item.build.artifact.path, outputs]
         yield {
             "name": item.name,
-            "actions": [(rewrite, args, {"force": CONFIG.force})],
-            "file_dep": [item.build.artifact.path] + ([] if conda else [PATHS.meta]),
-            "targets": [path for _, path in outputs],
+            "actions": [(Step("restore:convert"), [CONFIG, item.build.artifact.path, item.artifacts])],
+            # the recipe selects each subdir's run requirements (in-house converter)
+            "file_dep": [item.build.artifact.path] + ([PATHS.meta] if CONFIG.converter != "conda" else []),
+            "targets": [artifact.path for artifact in item.artifacts],
             "task_dep": _conda_dep("converter"),
             "uptodate": [_changed("force", "converter")],
             "clean": True,
@@ -197,7 +196,7 @@ def task_check():
             "actions": [(Step("verify:check"), [CONFIG, build, artifacts, NATIVE])],
             "file_dep": [PATHS.manifest],
             "targets": [P.check_stamp(CONFIG, build)],
-            "uptodate": [_changed("channel_url", "engine")],
+            "uptodate": [_changed("channel_url", "engine", "channels")],
         }
 
 

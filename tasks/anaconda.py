@@ -401,3 +401,28 @@ def _user_error(err: errors.BinstarError, upload: _Upload, token: str | None) ->
         )
     detail = redact(getattr(err, "message", None) or err, token)
     return UserError(f"{server} rejected {upload.where} ({detail}): check owner=, labels and the package")
+
+
+def download(basename: str, into: Path, *, owner: str, token: str | None, timeout: float = 60) -> None:
+    """Write OWNER's file `subdir/name-version-build.ext` as the server serves it into `into`,
+    through anaconda-client (its session carries the token, for private packages)."""
+    configured_url, verify = client_settings()
+    api = _client(token, configured_url.rstrip("/"), verify, timeout)
+    name, version = _name_version(basename)
+    try:
+        answer = api.download(owner, name, version, basename)
+        if answer is None:
+            raise UserError(f"{api.domain} serves no {owner}/{basename}")
+        with answer, open(into, "wb") as handle:
+            for chunk in answer.iter_content(1 << 20):
+                handle.write(chunk)
+    except (errors.BinstarError, requests.RequestException) as err:
+        raise UserError(f"{api.domain} did not serve {owner}/{basename} ({type(err).__name__})") from None
+
+
+def _name_version(basename: str) -> tuple[str, str]:
+    """`linux-64/btrdb-5.2.2-py36_0.tar.bz2` -> ("btrdb", "5.2.2"): conda file names end in
+    -VERSION-BUILD, and names may hold dashes."""
+    stem = basename.rsplit("/", 1)[-1].removesuffix(".tar.bz2").removesuffix(".conda")
+    name, version, _ = stem.rsplit("-", 2)
+    return name, version

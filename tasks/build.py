@@ -16,8 +16,9 @@ import re
 import sys
 import tempfile
 from pathlib import Path
+from typing import Any, Sequence
 
-from . import convert, fsio, logs, render
+from . import convert, fsio, logs, recipe, render
 from . import project as P
 from .config import Config
 from .errors import UserError
@@ -227,10 +228,41 @@ def _pack(config: Config, meta: render.Rendered, python: str | None, subdir: str
                 homepage=about.get("home") or None, license=about.get("license") or None,
                 license_family=about.get("license_family") or None,
                 summary=about.get("summary") or None, description=about.get("description") or None,
+                license_files=license_files(about.get("license_file"), paths.source_tree, paths.recipe_dir) or None,
                 recipe_dir=paths.recipe_dir, archive_type=ArchiveType.TarBz2, compression_level=1,
                 timestamp=datetime.datetime.fromtimestamp(epoch, datetime.timezone.utc),
             )
         except RattlerBuildError as err:
             raise UserError(f"could not assemble {meta.name} for {subdir} ({err}): check the recipe") from None
         # Packed fast (level 1), then completed and compressed once, in the final format.
-        convert.complete(Path(packed.path), output)
+        convert.complete(Path(packed.path), output, about_extras(meta, paths))
+
+
+def license_names(value: str | Sequence[str] | None) -> list[str]:
+    """about/license_file as a list: conda-build takes one file name or a list of them."""
+    if not value:
+        return []
+    return [value] if isinstance(value, str) else [str(name) for name in value if name]
+
+
+def license_files(value: str | Sequence[str] | None, source: Path, recipe_dir: Path) -> list[Path]:
+    """The license files conda-build ships under info/licenses/, each looked for in the source
+    tree, then beside the recipe.  One in neither is left out (conda-build would stop): grayskull
+    writes a placeholder name when it finds none, and that must not stop a release."""
+    found = (next((folder / name for folder in (source, recipe_dir) if (folder / name).is_file()), None)
+             for name in license_names(value))
+    return [path for path in found if path is not None]
+
+
+def about_extras(meta: render.Rendered, paths: P.Paths) -> dict[str, Any]:
+    """What conda-build's info/about.json holds beyond assemble_package's fields: doc_url,
+    dev_url, license_file (as the recipe gives it) and `extra` (the recipe maintainers)."""
+    about = meta.about
+    extras: dict[str, Any] = {key: about[key] for key in ("doc_url", "dev_url", "license_family") if about.get(key)}
+    shipped = [path.name for path in license_files(about.get("license_file"), paths.source_tree, paths.recipe_dir)]
+    if shipped:  # as conda-build writes it: one name, or a list of several
+        extras["license_file"] = shipped[0] if len(shipped) == 1 else shipped
+    extra = recipe.extra(paths.meta.read_text(encoding="utf-8"))
+    if extra:
+        extras["extra"] = extra
+    return extras

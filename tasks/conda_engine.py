@@ -30,7 +30,7 @@ from . import fsio
 from . import project as P
 from .config import Config
 from .errors import UserError
-from .runner import Result, Runner, run
+from .runner import Result, Runner, pip, run
 
 INSTALL = "conda install conda-build anaconda-client"
 # conda-build 24.11 added --package-format; older ones reject the flag (and 25.1+ default to .conda).
@@ -130,9 +130,20 @@ def _call(runner: Runner, argv: Sequence[str], **kwargs: Any) -> Result:
         raise UserError(f"cannot run {argv[0]} ({err.strerror or err}): {INSTALL}") from None
 
 
+# The line naming the cause: `RuntimeError: …`, `conda_build.exceptions.CondaBuildUserError: …`,
+# `PackagesNotFoundError: …`.  conda's error report ends with boilerplate under it (`Example:
+# CONDA_NO_PLUGINS=true conda install <package>`), so the last line is rarely the cause.
+_EXCEPTION = re.compile(r"^(?:[A-Za-z_][\w.]*\.)?[A-Z]\w*(?:Error|Exception|Exit|Failure)(?:\([^)]*\))?: \S")
+
+
 def _said(result: Result) -> str:
-    """The last line a tool printed: stderr first (tracebacks), else stdout, where conda-build's
-    main() prints the RuntimeErrors it catches before exiting 1."""
+    """The tool's exception line (the last one, stderr first), else its last line: stderr first
+    (tracebacks), else stdout, where conda-build's main() prints the errors it catches."""
+    for stream in (result.stderr, result.stdout):
+        lines = [line.strip() for line in stream.splitlines() if line.strip()]
+        causes = [line for line in lines if _EXCEPTION.match(line)]
+        if causes:
+            return causes[-1]
     for stream in (result.stderr, result.stdout):
         lines = [line.strip() for line in stream.splitlines() if line.strip()]
         if lines:
@@ -140,33 +151,79 @@ def _said(result: Result) -> str:
     return f"exit status {result.returncode}, no output"
 
 
-def _show(result: Result) -> None:
-    """Pass a failed tool's log on to stderr (doit prints a task's stderr as it runs, and keeps
-    its stdout), so the one-line error that follows has the log above it."""
-    sys.stderr.write(result.stdout + result.stderr)
+def _failed(result: Result, log: Path) -> str:
+    """Keep a failed tool's whole output in log (build/logs/…); the words for the error line:
+    its exception line and where the rest is."""
+    fsio.write_text(log, f"$ {' '.join(result.argv)}\n# exit status {result.returncode}\n"
+                         f"# stdout\n{result.stdout}\n# stderr\n{result.stderr}")
+    return f"{_said(result)}; full output in {log}"
 
 
 # --- skeleton ---------------------------------------------------------------------------------
 
 
-def skeleton_argv(package: str, version: str, output_dir: Path | str) -> list[str]:
-    return ["conda", "skeleton", "pypi", package, "--version", version, "--output-dir", str(output_dir)]
+def skeleton_argv(package: str, version: str, output_dir: Path | str, python: str | None = None,
+                  pypi_url: str | None = None) -> list[str]:
+    """`conda skeleton pypi NAME --version V --output-dir D [--python-version X] [--pypi-url U]`.
+
+    --python-version: the first build's, not conda's own Python, decides what setup.py reports;
+    --pypi-url: the index pip is configured for, not conda skeleton's legacy default host."""
+    argv = ["conda", "skeleton", "pypi", package, "--version", version, "--output-dir", str(output_dir)]
+    if python is not None:
+        argv += ["--python-version", python]
+    if pypi_url is not None:
+        argv += ["--pypi-url", pypi_url]
+    return argv
 
 
 def skeleton(config: Config, runner: Runner = run) -> None:
-    """`conda skeleton pypi NAME --version V` in a temporary folder, as the walkthrough does
-    (conda skeleton refuses an existing NAME folder), then meta.yaml moved into place."""
+    """`conda skeleton pypi NAME --version V` in a temporary folder under build/work, as the
+    walkthrough does (conda skeleton refuses an existing NAME folder), then meta.yaml moved into
+    place.  conda-build's root (CONDA_BLD_PATH: its src_cache, the `skeleton_*` folders a failure
+    leaves) is inside that folder too, so nothing is written outside the build folder."""
     paths = P.paths(config)
     paths.work.mkdir(parents=True, exist_ok=True)
+    python = config.pythons[0] if config.pythons else None
     with tempfile.TemporaryDirectory(prefix="conda-skeleton-", dir=paths.work) as tmp:
-        result = _call(runner, skeleton_argv(config.package, config.version, tmp), cwd=tmp)
+        out, root = Path(tmp) / "out", Path(tmp) / "conda-bld"
+        argv = skeleton_argv(config.package, config.version, out, python, pypi_api_url(pip_index_url(runner)))
+        result = _call(runner, argv, cwd=tmp, env={"CONDA_BLD_PATH": str(root)})
         # conda skeleton writes OUTPUT_DIR/<name, lower-cased>/meta.yaml.
-        written = Path(tmp) / config.package.lower() / "meta.yaml"
+        written = out / config.package.lower() / "meta.yaml"
         if result.returncode != 0 or not written.is_file():
-            _show(result)
-            raise UserError(f"conda skeleton pypi {config.package} wrote no meta.yaml ({_said(result)}): "
-                            "check the package and version exist on PyPI, or use skeleton=grayskull")
+            said = _failed(result, paths.log("conda-skeleton"))
+            raise UserError(f"conda skeleton pypi {config.package} wrote no meta.yaml ({said}): "
+                            "check the package and version exist on the index, or use skeleton=grayskull")
         fsio.copy_file(written, paths.skeleton)
+
+
+# `pip config list` lines: `global.index-url='https://…/simple'`, `:env:.index-url='…'`.
+_INDEX_URL = re.compile(r"^([^\s=]*)\.index-url='([^']*)'$")
+# Which configured value pip's download command uses: its environment variable, then the command's
+# own section, then [global].
+_INDEX_ORDER = (":env:", "download", "global")
+# pip's own default index, asked of pip rather than written here.
+_PIP_DEFAULT_INDEX = "from pip._internal.models.index import PyPI; print(PyPI.simple_url)"
+
+
+def pip_index_url(runner: Runner = run) -> str:
+    """The index pip is configured for: `pip config list`, else pip's own default index."""
+    listed = _call(runner, pip("config", "list"))
+    found = dict(match.groups() for line in listed.stdout.splitlines() if (match := _INDEX_URL.match(line.strip())))
+    for section in _INDEX_ORDER:
+        if found.get(section):
+            return found[section]
+    default = _call(runner, [sys.executable, "-c", _PIP_DEFAULT_INDEX])
+    if default.returncode != 0 or not default.stdout.strip():
+        raise UserError(f"cannot read pip's index ({_said(default)}): "
+                        "set it with `pip config set global.index-url URL`")
+    return default.stdout.strip()
+
+
+def pypi_api_url(index_url: str) -> str:
+    """conda skeleton's --pypi-url is the JSON API root (`…/pypi/`), beside an index's `…/simple`."""
+    base = index_url.rstrip("/")
+    return (base.removesuffix("/simple") + "/pypi/") if base.endswith("/simple") else base + "/"
 
 
 # --- build ------------------------------------------------------------------------------------
@@ -174,8 +231,13 @@ def skeleton(config: Config, runner: Runner = run) -> None:
 
 def build_argv(recipe_dir: Path | str, python: str | None, croot: Path | str,
                output_folder: Path | str | None = None, output: bool = False,
-               package_format: str = "tar.bz2") -> list[str]:
-    """`conda-build RECIPE --python X --croot CROOT --no-anaconda-upload --package-format F`.
+               package_format: str = "tar.bz2", channels: Sequence[str] = ()) -> list[str]:
+    """`conda-build RECIPE --python X --croot CROOT --no-anaconda-upload --package-format F
+    [-c CH … --override-channels]`.
+
+    channels, when given, replace the user's configured `channels` for this build only (no
+    configuration changes); none given, conda-build resolves from the user's configuration, as
+    the walkthrough's build did.
 
     --croot rather than relying on --output-folder: conda-build's --output has ignored
     --output-folder in some versions (#1731, #2306) but honours --croot.  --package-format is
@@ -186,11 +248,22 @@ def build_argv(recipe_dir: Path | str, python: str | None, croot: Path | str,
     if python is not None:
         argv += ["--python", python]
     argv += ["--croot", str(croot), "--no-anaconda-upload", "--package-format", package_format]
+    if channels:
+        argv += [*_channel_args(channels), "--override-channels"]
     if output_folder is not None:
         argv += ["--output-folder", str(output_folder)]
     if output:
         argv.append("--output")
     return argv
+
+
+def _channel_args(channels: Sequence[str]) -> list[str]:
+    return [arg for channel in channels for arg in ("-c", channel)]
+
+
+# Words conda-build prints before a package path: `TEST END: /…/x.tar.bz2`, `anaconda upload \`
+# then the path alone on the next line.
+_LEAD = re.compile(r"^[A-Z][A-Za-z ]*:\s+(?=\S*[\\/])")
 
 
 def parse_output(stdout: str, expected_name: str) -> Path:
@@ -201,8 +274,8 @@ def parse_output(stdout: str, expected_name: str) -> Path:
     another folder than asked (#2306).  So: the line whose file name is expected_name, else a
     UserError naming what conda-build said.
     """
-    lines = [line.strip() for line in stdout.splitlines() if line.strip()]
-    packages = [line for line in lines if _PACKAGE.search(line)]
+    lines = [_LEAD.sub("", line.strip()) for line in stdout.splitlines() if line.strip()]
+    packages = [line for line in lines if _PACKAGE.search(line) and re.search(r"[\\/]", line)]
     for line in packages:
         if _basename(line) == expected_name:
             return Path(line)
@@ -232,26 +305,27 @@ def _why(names: str, expected: str) -> str:
 
 
 def build(config: Config, python: str | None, subdir: str, output: Path, runner: Runner = run) -> None:
-    """Ask conda-build where the package goes, build it, check it is there, put it at output."""
-    recipe_dir, croot = P.paths(config).recipe_dir, P.paths(config).conda_bld
-    argv = build_argv(recipe_dir, python, croot, package_format=config.format)
-    asked = _call(runner, [*argv, "--output"])
-    if asked.returncode != 0:
-        _show(asked)
-        raise UserError(f"conda-build --output failed for {recipe_dir} ({_said(asked)}): check that "
-                        "`conda render` reads the recipe")
-    promised = parse_output(asked.stdout, output.name)
+    """Build, read where the package went from the build's own output, check it is there and
+    for this platform, put it at output.
+
+    One run of conda-build, so one render: a separate `--output` first renders the recipe fully
+    again (about 7 s for btrdb).  conda-build ends a build run with `anaconda upload <path>` (with
+    --no-anaconda-upload) and `TEST END: <path>`, the path it wrote."""
+    paths = P.paths(config)
+    argv = build_argv(paths.recipe_dir, python, paths.conda_bld, package_format=config.format,
+                      channels=config.channels)
+    built = _call(runner, argv)
+    if built.returncode != 0:
+        said = _failed(built, paths.log(f"conda-build-{python or 'noarch'}"))
+        raise UserError(f"conda-build failed for python {python or 'noarch'} ({said}): fix the recipe, "
+                        "then run doit again")
+    promised = parse_output(built.stdout, output.name)
     if promised.parent.name != subdir:
         raise UserError(f"conda-build builds for {promised.parent.name}, the plan for {subdir}: run the conda "
                         "of this machine's platform (an x86 conda under Rosetta builds osx-64)")
-    built = _call(runner, argv)
-    if built.returncode != 0:
-        _show(built)
-        raise UserError(f"conda-build failed for python {python or 'noarch'} ({_said(built)}): fix the recipe "
-                        "from the log above, then run doit again")
     if not promised.is_file():
         raise UserError(f"conda-build exited 0 but wrote no {promised} (found: {_siblings(promised)}): its "
-                        "--output disagrees with its build (#5567); give the recipe an explicit build/string")
+                        "output disagrees with its build (#5567); give the recipe an explicit build/string")
     if promised.resolve() != output.resolve():
         # A user's .condarc `conda_build: output_folder` moves the package; the plan's path is the target.
         fsio.copy_file(promised, output)
@@ -282,7 +356,8 @@ def convert_destination(package: Path, subdir: str, out_dir: Path) -> Path:
     return out_dir / subdir / package.name
 
 
-def convert(source: Path, outputs: Sequence[tuple[str, Path]], runner: Runner = run, *, force: bool = False) -> None:
+def convert(source: Path, outputs: Sequence[tuple[str, Path]], runner: Runner = run, *, force: bool = False,
+            log: Path | None = None) -> None:
     """One `conda convert` of source for every (subdir, output) pair, into a temporary folder
     beside the outputs, each written file then renamed to its output.
 
@@ -304,9 +379,9 @@ def convert(source: Path, outputs: Sequence[tuple[str, Path]], runner: Runner = 
         written = [(convert_destination(source, subdir, Path(tmp)), subdir, output) for subdir, output in outputs]
         missing = [subdir for path, subdir, _ in written if not path.is_file()]
         if result.returncode != 0 or missing:
-            _show(result)
+            said = _failed(result, log or P.Paths(root.parent).log(f"conda-convert-{source.name}"))
             what = f"wrote no {', '.join(missing)} package from" if missing else "failed on"
-            raise UserError(f"conda convert {what} {source.name} ({_said(result)}): "
+            raise UserError(f"conda convert {what} {source.name} ({said}): "
                             "fix the package, or use converter=in-house")
         for path, _, output in written:
             if output.is_file() and _same_files(path, output):
@@ -334,18 +409,19 @@ def _same_files(made: Path, held: Path) -> bool:
 
 
 def create_argv(prefix: Path | str, channel_dir: Path, package: str, version: str,
-                python: str | None) -> list[str]:
-    """`conda create --yes --quiet -p TMP --override-channels -c file://CHANNEL -c conda-forge
+                python: str | None, channels: Sequence[str] = ()) -> list[str]:
+    """`conda create --yes --quiet -p TMP [--override-channels] -c file://CHANNEL [-c CH …]
     NAME=VERSION python=X`.
 
-    --override-channels: the check is that the package installs from the channel we publish,
-    with python and its dependencies from conda-forge; the `channels:` of a user's .condarc (a
-    `defaults` or private channel holding another build of NAME, or a dependency conda-forge
-    lacks) must not decide the result.  It changes no configuration: it only ignores that list for
-    this one command (channel_alias and mirrors in .condarc still apply).
+    The published channel comes first, so NAME is taken from what we published.  python and the
+    dependencies come from the `channels` setting when given (--override-channels: the user's
+    .condarc `channels:` then decide nothing); with none given, from the user's own conda
+    configuration, as the walkthrough's install did.  It changes no configuration.
     """
-    argv = ["conda", "create", "--yes", "--quiet", "-p", str(prefix), "--override-channels",
-            "-c", channel_url(channel_dir), "-c", "conda-forge", f"{package}={version}"]
+    argv = ["conda", "create", "--yes", "--quiet", "-p", str(prefix)]
+    if channels:
+        argv.append("--override-channels")
+    argv += ["-c", channel_url(channel_dir), *_channel_args(channels), f"{package}={version}"]
     if python is not None:
         argv.append(f"python={python}")
     return argv
@@ -369,11 +445,12 @@ def install_check(config: Config, artifacts: Sequence[P.Artifact], subdir: str, 
         meta = render.render(meta_text, artifact.python, artifact.subdir)
         with tempfile.TemporaryDirectory(prefix="verify-conda-", dir=paths.work) as tmp:
             prefix = Path(tmp) / "env"
-            created = _call(runner, create_argv(prefix, paths.channel, meta.name, meta.version, artifact.python))
+            created = _call(runner, create_argv(prefix, paths.channel, meta.name, meta.version, artifact.python,
+                                                config.channels))
             if created.returncode != 0:
-                _show(created)
-                raise UserError(f"{artifact.key} does not install with conda ({_said(created)}): check its "
-                                "dependencies exist on conda-forge for this Python")
+                said = _failed(created, paths.log(f"conda-create-{artifact.python or 'noarch'}"))
+                raise UserError(f"{artifact.key} does not install with conda ({said}): check its "
+                                "dependencies exist on the channels for this Python (the channels setting)")
             _check_installed(prefix, artifact, paths.channel)
             imports = {module: _import(runner, prefix, module, Path(tmp)) for module in meta.test_imports}
         results.append({"file": artifact.key, "installed": True, "imports": imports})

@@ -25,6 +25,7 @@ CONVERTERS = ("auto", "in-house", "conda")
 _NAME = re.compile(r"^[a-z0-9][a-z0-9._-]*$")
 _VERSION = re.compile(r"^[0-9]+(\.[0-9]+)*([._-]?[a-z0-9]+)*$", re.IGNORECASE)
 _PYTHON = re.compile(r"^3\.([0-9]{1,2})$")
+_CHANNEL = re.compile(r"^[A-Za-z0-9][^\s,]*$")  # a name (conda-forge), owner/label or a URL
 _OWNER = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
 
 
@@ -53,6 +54,9 @@ class Config:
     quetz_url: str = ""
     # The conda channel `verify` installs from after an upload to anaconda or quetz.
     channel_url: str = ""
+    # Conda channels, in order, that builds and the verify install resolve python and dependencies
+    # from; empty: the user's own conda configuration (.condarc), as the walkthrough ran.
+    channels: tuple[str, ...] = ()
     # Uploads: attempts after the first on a timeout, dropped connection or 5xx; seconds per request.
     retries: int = 4
     timeout: float = 60.0
@@ -201,6 +205,10 @@ def validate(config: Config) -> None:
         )
     if config.target == "quetz" and not (config.quetz_url and config.channel):
         raise UserError("target=quetz needs quetz-url=URL and channel=NAME")
+    for channel in config.channels:
+        if not _CHANNEL.match(channel):
+            raise UserError(f"channels: {channel!r} is not a conda channel: give names or URLs, e.g. "
+                            "channels=conda-forge,defaults")
     if config.converter == "conda" and config.format == "conda":
         raise UserError("converter=conda reads and writes only .tar.bz2: use format=tar.bz2 or converter=in-house")
 

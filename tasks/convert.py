@@ -411,12 +411,14 @@ def _quote(text: str) -> str:
     return f'"{text}"' if " " in text else text
 
 
-def complete(source: Path, output: Path) -> Path:
+def complete(source: Path, output: Path, about: dict[str, Any] | None = None) -> Path:
     """Finish a package freshly packed from a staging prefix, as conda-build would have.
 
     py-rattler-build's `assemble_package` records no prefix placeholders and writes neither
     info/files nor info/has_prefix.  Every text file holding conda's placeholder (entry-point
-    shebangs) is recorded for rewriting at install; output's suffix chooses its format.
+    shebangs) is recorded for rewriting at install; output's suffix chooses its format.  `about`
+    adds the keys conda-build keeps in info/about.json that assemble_package has no argument for
+    (doc_url, dev_url, license_file, extra).
     """
     format_of(output)
     members = read_package(source)
@@ -427,7 +429,8 @@ def complete(source: Path, output: Path) -> Path:
         _Output(member, member.path, text if PREFIX_PLACEHOLDER.encode() in member.data else None)
         for member in members if not member.path.startswith("info/")
     ]
-    kept = [member for path, member in info.items() if path not in _REBUILT]
+    kept = [_about(member, about) if path == "info/about.json" and about else member
+            for path, member in info.items() if path not in _REBUILT]
     rebuilt = _info_files(found.index, outputs, found.no_link)
     write_package(output, [*kept, *rebuilt, *(out.member for out in outputs)], timestamp=found.mtime)
     return output
@@ -450,3 +453,9 @@ def _native_depends(source: Path) -> list[str]:
     from rattler.package import IndexJson
 
     return list(IndexJson.from_package_archive(source).depends)
+
+
+def _about(member: Member, about: dict[str, Any]) -> Member:
+    """info/about.json with `about`'s keys added; sorted keys, so rebuilds stay byte-identical."""
+    merged = {**json.loads(member.data), **about}
+    return dataclasses.replace(member, data=json.dumps(merged, indent=2, sort_keys=True).encode())

@@ -18,6 +18,7 @@ def write(config: Config, published: Sequence[P.Artifact]) -> None:
     fsio.write_json(P.paths(config).manifest, {
         "package": config.package, "version": config.version, "target": config.target,
         "owner": config.owner, "labels": list(config.labels),
+        "channels": list(config.channels),  # what builds and the verify install resolved from
         "recipe": json.loads(origin.read_text()) if origin.is_file() else None, "files": entries,
     })
 

@@ -112,6 +112,15 @@ class Paths:
         return self.build / "stamps"
 
     @property
+    def logs(self) -> Path:
+        """What a failed conda tool printed, one file per step; kept by `doit clean`."""
+        return self.build / "logs"
+
+    def log(self, step: str) -> Path:
+        """`logs/conda-build-3.6.log`: the full output of the tool a step ran, when it failed."""
+        return self.logs / f"{step}.log"
+
+    @property
     def manifest(self) -> Path:
         return self.build / "release.json"
 
@@ -161,6 +170,12 @@ def stamps(config: Config, artifacts: Iterable[Artifact]) -> dict[str, Path]:
 
 def _stamp_in(folder: Path, artifact: Artifact) -> Path:
     return folder.joinpath(artifact.subdir, f"{artifact.filename}.json")
+
+
+def restored_marker(package: Path) -> Path:
+    """Beside a build or conversion output: its bytes were fetched back from the target, not made
+    (the upload then records `restored`).  Hidden, so no tool takes it for a package."""
+    return package.with_name(f".{package.name}.restored.json")
 
 
 def verify_stamp(config: Config) -> Path:

@@ -181,3 +181,17 @@ def publish(
             upload.attempt, _transient, what=f"publishing {path.name} to {url}",
             retries=retries, backoff=backoff, secret=api_key,
         )
+
+
+def download(url: str, into: Path, *, api_key: str | None, timeout: float = 60) -> None:
+    """Stream the file quetz serves at url into `into` (the key in its header: private channels)."""
+    headers = {"X-API-Key": api_key} if api_key else {}
+    try:
+        with requests.get(url, headers=headers, timeout=timeout, stream=True) as answer:
+            if answer.status_code != 200:
+                raise UserError(f"{url} answered HTTP {answer.status_code}")
+            with open(into, "wb") as handle:
+                for chunk in answer.iter_content(1 << 20):
+                    handle.write(chunk)
+    except requests.RequestException as err:
+        raise UserError(f"{url} unreachable ({type(err).__name__})") from None

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import io
+import json
 import os
 import re
 from dataclasses import dataclass
@@ -409,3 +410,14 @@ def _token(container: Any, key: Any) -> CommentToken | None:
     slots = container.ca.items.get(key) or [None] * 4
     return slots[_token_index(container)]
 
+
+
+def extra(meta_text: str) -> dict[str, Any]:
+    """The recipe's `extra` section (recipe-maintainers …) as plain data, for about.json.
+
+    Read from the recipe as written, not rendered: it holds names, not selectors or Jinja."""
+    try:
+        section = _yaml().load(meta_text).get("extra")
+    except (YAMLError, AttributeError):
+        return {}
+    return json.loads(json.dumps(section)) if isinstance(section, dict) else {}

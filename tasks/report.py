@@ -10,6 +10,7 @@ import doit
 from doit.exceptions import TaskFailed
 from doit.reporter import ConsoleReporter
 
+from . import project as P
 from .checker import load_state
 
 # Task prefix -> what the summary calls the files those tasks made.
@@ -18,7 +19,8 @@ _KINDS = {"build": "built", "convert": "converted", "upload": "uploaded"}
 
 class ReleaseReporter(ConsoleReporter):
     """Prints `.  task` / `-- task` as doit does, then `built: …`, `converted: …`, `uploaded: …`,
-    `skipped: …` (published before, or already on the server), `failed: …` with file names.  A
+    `restored: …` (fetched back from the target rather than made again), `skipped: …` (published
+    before, or already on the server), `failed: …` with file names.  A
     failure the user can fix is one line, not a report block.
 
     The `-- task` lines of a run of up-to-date tasks are written together, just before the next
@@ -30,7 +32,7 @@ class ReleaseReporter(ConsoleReporter):
 
     def __init__(self, outstream, options):
         super().__init__(outstream, options)
-        self.done: dict[str, set[str]] = {kind: set() for kind in (*_KINDS.values(), "skipped", "failed")}
+        self.done: dict[str, set[str]] = {kind: set() for kind in (*_KINDS.values(), "restored", "skipped", "failed")}
         self._held: list[str] = []
 
     def initialize(self, tasks, selected_tasks) -> None:
@@ -55,7 +57,11 @@ class ReleaseReporter(ConsoleReporter):
         kind = _KINDS.get(task.name.partition(":")[0])
         if kind and task.name.partition(":")[2]:
             state = _stamp_state(task.targets)
-            self.done["skipped" if state == "skipped" else kind].update(_files_of(task))
+            if state in ("skipped", "restored"):
+                self.done[state].update(_files_of(task))
+                return
+            for target, name in zip(_outputs(task), _files_of(task)):  # fetched back, not made
+                self.done["restored" if target and P.restored_marker(target).exists() else kind].add(name)
 
     def skip_uptodate(self, task) -> None:
         if task.name[0] != "_":  # as doit: a task named _… prints no line
@@ -73,6 +79,13 @@ class ReleaseReporter(ConsoleReporter):
 
     def complete_run(self) -> None:
         super().complete_run()
+        # A file whose upload stayed up to date holds what was published: made again byte for
+        # byte, it is not news; restored wins over both.
+        unchanged = self.done["skipped"] | self.done["restored"]
+        for kind in _KINDS.values():
+            if kind != "uploaded":
+                self.done[kind] -= unchanged
+        self.done["skipped"] -= self.done["restored"]
         lines = [f"{kind}: {len(files)}" + _names(files) for kind, files in self.done.items() if files]
         self.write("summary: " + "; ".join(lines) + "\n" if lines else "")
 
@@ -90,6 +103,13 @@ def _files_of(task) -> list[str]:
     if task.name.startswith(("build:", "convert:")) and task.targets:
         return [f"{Path(target).parent.name}/{Path(target).name}" for target in task.targets]
     return [task.name.partition(":")[2]]
+
+
+def _outputs(task) -> list[Path | None]:
+    """The package files of a build or conversion, in _files_of's order (None for an upload)."""
+    if task.name.startswith(("build:", "convert:")) and task.targets:
+        return [Path(target) for target in task.targets]
+    return [None]
 
 
 def _stamp_state(targets) -> str | None:

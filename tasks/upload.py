@@ -15,7 +15,7 @@ import json
 from pathlib import Path
 from typing import Any, Callable, Iterator
 
-from . import fsio
+from . import fsio, restore
 from . import project as P
 from .config import Config
 from .errors import UserError
@@ -34,13 +34,17 @@ def publish(config: Config, artifact: P.Artifact) -> None:
             confirmed.get("md5") not in (None, digests["md5"]):
         raise UserError(f"{config.target} holds {artifact.key} with other content than was sent: "
                         "run `doit upload` again, or with force=true")
-    print(f"{confirmed['state']} {artifact.key} -> {confirmed['url']}")
+    state = confirmed["state"]
+    if state == "skipped" and restore.was_restored(artifact.path, digests["sha256"]):
+        state = "restored"  # the target had it; the file was fetched back rather than rebuilt
+    print(f"{state} {artifact.key} -> {confirmed['url']}")
     fsio.write_json(stamp, {
         "file": artifact.filename, "subdir": artifact.subdir, "target": config.target,
         "owner": config.owner if config.target == "anaconda" else None, "labels": list(config.labels),
         "size": digests["size"], "sha256": digests["sha256"], "xxh3": digests["xxh3"],
-        "state": confirmed["state"], "url": confirmed["url"],
+        "state": state, "url": confirmed["url"], "inputs": restore.inputs(config, artifact),
     })
+    P.restored_marker(artifact.path).unlink(missing_ok=True)
 
 
 def _local(config: Config, artifact: P.Artifact, digests: dict[str, Any]) -> dict[str, Any]:
@@ -146,3 +150,44 @@ def _quetz(config: Config, artifact: P.Artifact, digests: dict[str, Any]) -> dic
 
 
 _PUBLISHERS: dict[str, Publisher] = {"local": _local, "anaconda": _anaconda, "quetz": _quetz}
+
+
+def fetch(config: Config, artifact: P.Artifact, stamp: dict[str, Any]) -> str:
+    """Write the bytes the target holds for artifact (as its stamp records them) at artifact.path,
+    checked against the stamp's sha256 before they replace anything; return where they came from."""
+    with fsio.atomic_path(artifact.path) as tmp:
+        where = _FETCHERS[config.target](config, artifact, stamp, tmp)
+        got = fsio.file_digests(tmp)["sha256"]
+        if got != stamp["sha256"]:
+            raise UserError(f"{where} holds sha256 {got}, the stamp {stamp['sha256']}")
+    return where
+
+
+def _fetch_local(config: Config, artifact: P.Artifact, stamp: dict[str, Any], into: Path) -> str:
+    held = P.paths(config).channel / artifact.subdir / artifact.filename
+    if not held.is_file():
+        raise UserError(f"{held} is gone")
+    import shutil
+
+    shutil.copyfile(held, into)
+    return str(held)
+
+
+def _fetch_anaconda(config: Config, artifact: P.Artifact, stamp: dict[str, Any], into: Path) -> str:
+    from . import anaconda
+    from .config import secrets
+
+    anaconda.download(artifact.key, into, owner=config.owner, token=secrets().anaconda_token,
+                      timeout=config.timeout)
+    return stamp["url"]
+
+
+def _fetch_quetz(config: Config, artifact: P.Artifact, stamp: dict[str, Any], into: Path) -> str:
+    from . import quetz
+    from .config import secrets
+
+    quetz.download(stamp["url"], into, api_key=secrets().quetz_api_key, timeout=config.timeout)
+    return stamp["url"]
+
+
+_FETCHERS = {"local": _fetch_local, "anaconda": _fetch_anaconda, "quetz": _fetch_quetz}

@@ -82,9 +82,10 @@ def _install(config: Config, artifact: P.Artifact, subdir: str, meta: render.Ren
 
     from rattler.package import IndexJson
 
-    stubs = stub_channel(tmp / "stubs", subdir, IndexJson.from_package_archive(artifact.path).depends)
     spec = f"{meta.name} =={meta.version} {artifact.filename.rsplit('-', 1)[1].split('.')[0]}"
-    channels = [rattler.Channel(published_channel(config)), rattler.Channel(stubs.as_uri())]
+    depends = IndexJson.from_package_archive(artifact.path).depends
+    urls = install_channels(config, lambda: stub_channel(tmp / "stubs", subdir, depends))
+    channels = [rattler.Channel(url) for url in urls]
 
     async def solve_and_install() -> None:
         records = await rattler.solve(channels, [spec], platforms=[subdir, "noarch"],
@@ -98,6 +99,14 @@ def _install(config: Config, artifact: P.Artifact, subdir: str, meta: render.Ren
         first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
         raise UserError(f"{artifact.key} does not install from the channel ({first}): check its depends") from None
     return tmp / "prefix"
+
+
+def install_channels(config: Config, stubs: Callable[[], Path]) -> list[str]:
+    """Where the install resolves from: the published channel first, then the `channels` setting
+    (python and the real dependencies), or, with none given, a throw-away channel of stand-ins
+    (py-rattler reads no .condarc, so "the user's configuration" would be nothing; offline)."""
+    published = published_channel(config)
+    return [published, *config.channels] if config.channels else [published, stubs().as_uri()]
 
 
 def stub_channel(folder: Path, subdir: str, depends: Sequence[str]) -> Path:

@@ -211,6 +211,11 @@ def test_package_with_compiled_code_is_refused_at_the_wheel(tmp_path):
             nothing_half_written(project.build, project.build / "platform-builds" / subdir / name)
 
 
+# The py36 files' stamps dropped: not published, so convert:3.6 must read the build (published
+# conversions from the same inputs come back from the channel without it, tasks/restore.py).
+UNPUBLISHED36 = (f"stamps/local/*/{PY36}.json",)
+
+
 def _hostile_build(tiny_release, member: str) -> Path:
     """The native py36 build replaced by a hand-written package holding `member`."""
     path = tiny_release.build / NATIVE36
@@ -221,7 +226,7 @@ def _hostile_build(tiny_release, member: str) -> Path:
 
 @pytest.mark.parametrize("member", ["../../escaped.txt", "/etc/escaped.txt"], ids=["dot-dot", "absolute"])
 def test_archive_with_a_path_outside_the_prefix(tiny_release, member):
-    tiny_release.restore()
+    tiny_release.restore(*UNPUBLISHED36)
     _hostile_build(tiny_release, member)
     target = tiny_release.build / WIN36
     before = target.read_bytes()
@@ -233,7 +238,7 @@ def test_archive_with_a_path_outside_the_prefix(tiny_release, member):
 
 
 def test_corrupt_package_sent_to_the_converter(tiny_release):
-    tiny_release.restore()
+    tiny_release.restore(*UNPUBLISHED36)
     native = tiny_release.build / NATIVE36
     native.write_bytes(native.read_bytes()[: native.stat().st_size // 2])
     target = tiny_release.build / WIN36

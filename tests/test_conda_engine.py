@@ -24,6 +24,7 @@ from rattler.package import IndexJson
 import _convert_helpers as h
 from fake_conda import install as install_fakes
 from tasks import conda_engine as CE
+from tasks.archive import read_package
 from tasks import plan
 from tasks import project as P
 from tasks import subdirs
@@ -96,11 +97,22 @@ def test_contract_convert_writes_out_subdir_and_the_same_file_name():
     assert CE.convert_destination(package, "win-32", Path("/pb")) == Path("/pb/win-32/btrdb-5.2.2-py36_0.tar.bz2")
 
 
-def test_contract_create_argv_overrides_the_users_channels():
+def test_contract_create_argv_takes_the_users_channels_unless_told():
+    # The walkthrough's install: our channel first, python and dependencies as the user's .condarc says.
     assert CE.create_argv("/tmp/env", Path("/rel/build/channel"), "btrdb", "5.2.2", "3.7") == [
-        "conda", "create", "--yes", "--quiet", "-p", "/tmp/env", "--override-channels",
-        "-c", "file:///rel/build/channel", "-c", "conda-forge", "btrdb=5.2.2", "python=3.7"]
+        "conda", "create", "--yes", "--quiet", "-p", "/tmp/env",
+        "-c", "file:///rel/build/channel", "btrdb=5.2.2", "python=3.7"]
     assert CE.create_argv("/e", Path("/c"), "btrdb", "5.2.2", None)[-1] == "btrdb=5.2.2"
+    # channels=conda-forge,defaults: those, in order, and nothing from .condarc.
+    assert CE.create_argv("/e", Path("/c"), "btrdb", "5.2.2", "3.7", ("conda-forge", "defaults")) == [
+        "conda", "create", "--yes", "--quiet", "-p", "/e", "--override-channels",
+        "-c", "file:///c", "-c", "conda-forge", "-c", "defaults", "btrdb=5.2.2", "python=3.7"]
+
+
+def test_contract_build_argv_channels_override_the_users_only_when_given():
+    assert "--override-channels" not in CE.build_argv("/r", "3.6", "/c") and "-c" not in CE.build_argv("/r", "3.6", "/c")
+    assert CE.build_argv("/r", "3.6", "/c", channels=("conda-forge", "https://my.host/private"))[-5:] == [
+        "-c", "conda-forge", "-c", "https://my.host/private", "--override-channels"]
 
 
 def test_contract_no_shell_no_token_no_global_configuration():
@@ -378,14 +390,37 @@ def test_fake_toolchain_answers_as_conda(fakes, tmp_path):
     assert fakes() == [["conda", "--version"], ["conda-build", "--version"]]
 
 
-def test_fake_skeleton_moves_meta_yaml_into_place(fakes, tiny):
+def test_fake_skeleton_moves_meta_yaml_into_place_and_writes_nothing_outside_build(fakes, tiny, tmp_path,
+                                                                                   monkeypatch):
     config, _ = tiny
+    home = tmp_path / "home"
+    monkeypatch.setenv("HOME", str(home))  # where conda skeleton keeps its src_cache by default
+    monkeypatch.delenv("CONDA_BLD_PATH", raising=False)
     CE.skeleton(config)
     text = P.paths(config).skeleton.read_text()
     assert text.startswith('{% set name = "crdagtiny" %}') and "sha256:" in text
     (call,) = fakes()
-    assert call[:-1] == CE.skeleton_argv("crdagtiny", "1.0.0", "X")[:-1]
-    assert Path(call[-1]).parent == P.paths(config).work and not Path(call[-1]).exists()  # temp folder removed
+    output_dir = Path(call[call.index("--output-dir") + 1])
+    assert call == CE.skeleton_argv("crdagtiny", "1.0.0", output_dir, "3.6", call[-1])
+    assert call[-1] == CE.pypi_api_url(CE.pip_index_url())  # the index pip is configured for
+    assert P.paths(config).work in output_dir.parents and not output_dir.exists()  # temp folder removed
+    assert not home.exists()
+
+
+def test_contract_skeleton_argv_names_python_and_index():
+    assert CE.skeleton_argv("btrdb", "5.2.2", "/t", "3.6", "https://mirror.example/pypi/")[-4:] == [
+        "--python-version", "3.6", "--pypi-url", "https://mirror.example/pypi/"]
+
+
+def test_contract_pip_index_url_from_pip_config_else_pips_default():
+    listed = ("global.index-url='https://a.example/simple'\n"
+              ":env:.index-url='https://env.example/root/simple/'\n")
+    runner = Recording({tuple(CE.pip("config", "list")): (0, listed, "")})
+    assert CE.pip_index_url(runner) == "https://env.example/root/simple/"  # the variable wins, as in pip
+    assert CE.pypi_api_url("https://env.example/root/simple/") == "https://env.example/root/pypi/"
+    default = Recording({tuple(CE.pip("config", "list")): (0, "", "")})
+    default.answers[(CE.sys.executable, "-c", CE._PIP_DEFAULT_INDEX)] = (0, "https://index.example/simple\n", "")
+    assert CE.pip_index_url(default) == "https://index.example/simple"
 
 
 def test_fake_skeleton_without_the_release_is_one_line(fakes, tiny):
@@ -403,7 +438,7 @@ def built(config: Config, python: str = "3.6") -> P.Artifact:
     return artifact
 
 
-def test_fake_build_asks_output_then_builds_there(fakes, tiny):
+def test_fake_build_renders_once_and_reads_the_path_from_its_own_output(fakes, tiny):
     config, tree = tiny
     write_recipe(config, tree)
     artifact = built(config)
@@ -411,7 +446,55 @@ def test_fake_build_asks_output_then_builds_there(fakes, tiny):
     assert (index.name.normalized, str(index.version), index.subdir) == ("crdagtiny", "1.0.0", NATIVE)
     assert "python >=3.6,<3.7.0a0" in index.depends
     argv = CE.build_argv(P.paths(config).recipe_dir, "3.6", P.paths(config).conda_bld)
-    assert fakes() == [[*argv, "--output"], argv]
+    # One conda-build run, so one full render (a separate --output was a second one).
+    assert fakes() == [argv, ["render", str(P.paths(config).recipe_dir), "3.6"]]
+
+
+def test_contract_build_output_names_the_package_written():
+    # conda-build's build run ends with the test and --no-anaconda-upload's hint, both naming the path.
+    said = (f"BUILD START: ['{WANT}']\n...\nTEST END: {CROOT}/linux-64/{WANT}\n"
+            "# Automatic uploading is disabled\n# If you want to upload package(s) to anaconda.org later, type:\n\n"
+            f"anaconda upload \\\n    {CROOT}/linux-64/{WANT}\n")
+    assert CE.parse_output(said, WANT) == CROOT / "linux-64" / WANT
+
+
+def test_fake_builds_of_one_recipe_differ_as_conda_builds_do(fakes, tiny):
+    """The stand-in is as unreliable as conda-build: build time, .pyc headers, work paths."""
+    config, tree = tiny
+    write_recipe(config, tree)
+    artifact = built(config)
+    first = {m.path: m.data for m in read_package(artifact.path)}
+    artifact.path.unlink()
+    built(config)
+    second = {m.path: m.data for m in read_package(artifact.path)}
+    assert first.keys() == second.keys()
+    differ = {path for path in first if first[path] != second[path]}
+    assert "info/index.json" in differ and "info/paths.json" in differ and "info/recipe/meta.yaml" in differ
+    assert any(path.endswith(".pyc") for path in differ)
+    assert any(path.endswith("direct_url.json") for path in differ) and any(path.endswith("RECORD") for path in differ)
+
+
+def test_contract_error_line_quotes_the_exception_not_condas_boilerplate(tmp_path):
+    said = ("Collecting package metadata: done\n"
+            "conda_build.exceptions.DependencyNeedsBuildingError: Unsatisfiable dependencies for platform "
+            "linux-64: {'grpcio==1.12.1'}\n\n"
+            "# >>>>>>>>>>>>>>>>>>>>>> ERROR REPORT <<<<<<<<<<<<<<<<<<<<<<\n    Traceback ...\n"
+            "An unexpected error has occurred. Conda has prepared the above report.\n"
+            "If you suspect this error is being caused by a malfunctioning plugin,\n"
+            "consider using the --no-plugins option to turn off plugins.\n\n"
+            "Example: conda --no-plugins install <package>\n\n"
+            "Alternatively, you can set the CONDA_NO_PLUGINS environment variable on the command line.\n\n"
+            "Example: CONDA_NO_PLUGINS=true conda install <package>\n")
+    config = Config(engine="conda", build_dir=tmp_path / "build")
+    runner = Recording({tuple(CE.build_argv(P.paths(config).recipe_dir, "3.6", P.paths(config).conda_bld)):
+                        (1, "", said)})
+    with pytest.raises(UserError) as err:
+        CE.build(config, "3.6", NATIVE, tmp_path / "out.tar.bz2", runner)
+    log = P.paths(config).log("conda-build-3.6")
+    assert one_line(err) == ("conda-build failed for python 3.6 (conda_build.exceptions.DependencyNeedsBuildingError: "
+                             "Unsatisfiable dependencies for platform linux-64: {'grpcio==1.12.1'}; full output in "
+                             f"{log}): fix the recipe, then run doit again")
+    assert "Example: CONDA_NO_PLUGINS=true" in log.read_text() and not (tmp_path / "out.tar.bz2").exists()
 
 
 def test_fake_build_copies_from_a_condarc_output_folder(fakes, tiny, tmp_path, monkeypatch):
@@ -439,7 +522,7 @@ def test_fake_build_for_another_platform_is_refused(fakes, tiny, monkeypatch):
     with pytest.raises(UserError) as err:
         built(config)
     assert f"conda-build builds for {other}, the plan for {NATIVE}" in one_line(err)
-    assert len(fakes()) == 1  # refused after --output, before building
+    assert not P.paths(config).conda_bld.joinpath(NATIVE).exists()  # nothing at the plan's target
 
 
 def test_fake_build_in_conda_format(fakes, tiny):
@@ -520,7 +603,9 @@ def test_fake_install_check_unpublished_package_is_one_line(fakes, tiny):
     artifact = built(config)  # built, never published
     with pytest.raises(UserError) as err:
         CE.install_check(config, [artifact], NATIVE, meta_text)
-    assert f"{artifact.key} does not install with conda (- crdagtiny=1.0.0)" in one_line(err)
+    assert f"{artifact.key} does not install with conda (PackagesNotFoundError: The following packages are not " \
+        "available from current channels:; full output in " in one_line(err)
+    assert "- crdagtiny=1.0.0" in P.paths(config).log("conda-create-3.6").read_text()
 
 
 # --- both engines, same names -----------------------------------------------------------------

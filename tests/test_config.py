@@ -75,3 +75,24 @@ def test_malformed_release_file(tmp_path):
     (tmp_path / "recipe" / "release.toml").write_text("package = [unclosed\n")
     with pytest.raises(UserError, match="not valid TOML"):
         load(tmp_path, {})
+
+
+def test_channels_default_to_the_users_conda_configuration_and_keep_their_order(tmp_path):
+    assert load(tmp_path, {}).channels == ()  # nothing passed: .condarc decides, as in the walkthrough
+    config = load(tmp_path, {"channels": "my-org/label/dev, conda-forge,https://conda.example/private"})
+    assert config.channels == ("my-org/label/dev", "conda-forge", "https://conda.example/private")
+    with pytest.raises(UserError) as err:
+        load(tmp_path, {"channels": ["conda forge"]})
+    assert "is not a conda channel" in str(err.value)
+
+
+def test_verify_installs_from_the_channels_when_given_else_offline_stand_ins(tmp_path):
+    from tasks.verify import install_channels
+
+    published = (tmp_path / "build" / "channel").as_uri()
+    made = []
+    stubs = lambda: made.append(1) or tmp_path / "stubs"  # noqa: E731
+    assert install_channels(load(tmp_path, {}), stubs) == [published, (tmp_path / "stubs").as_uri()]
+    assert install_channels(load(tmp_path, {"channels": "conda-forge,defaults"}), stubs) == \
+        [published, "conda-forge", "defaults"]
+    assert made == [1]  # no stand-ins made when real channels are named

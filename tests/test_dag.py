@@ -114,13 +114,16 @@ def test_adding_a_platform_adds_only_its_conversions_and_uploads(project):
     assert {key: value for key, value in after.items() if "linux-aarch64" not in key} == before
 
 
-def test_deleting_one_converted_file_redoes_only_its_conversion(project):
+def test_deleting_one_converted_file_restores_it_from_the_channel(project):
     project.doit(*TINY_ARGS)
     converted = project.build / "platform-builds" / "win-64" / "crdagtiny-1.0.0-py36_0.tar.bz2"
     before = artifacts(project.build)
     converted.unlink()
-    rerun = project.executed(project.doit(*TINY_ARGS))
-    assert rerun == ["convert:3.6"]  # its other platforms rewritten byte for byte: nothing re-uploaded
+    rerun = project.doit(*TINY_ARGS)
+    # the published copy comes back (tasks/restore.py); its upload confirms it and records `restored`
+    assert set(project.executed(rerun)) == {"convert:3.6", "upload:win-64/crdagtiny-1.0.0-py36_0.tar.bz2",
+                                            "manifest", *CHECKS, "verify"}
+    assert "summary: restored: 1 (win-64/crdagtiny-1.0.0-py36_0.tar.bz2); skipped: 5 (" in rerun.stdout
     assert artifacts(project.build) == before
 
 
@@ -135,12 +138,16 @@ def test_a_new_python_builds_only_the_new_version(project):
 def test_clean_then_release_publishes_identical_files_and_uploads_nothing(project):
     project.doit(*TINY_ARGS)
     before = artifacts(project.build)
+    channel = {p: p.read_bytes() for p in (project.build / "channel").rglob("*.tar.bz2")}
     project.doit("clean", *TINY_ARGS)
     assert not (project.build / "conda-bld").exists() and not (project.build / "platform-builds").exists()
     assert (project.build / "channel").exists()
     again = project.doit(*TINY_ARGS)
     assert artifacts(project.build) == before
-    assert not any(name.startswith("upload:") for name in project.executed(again))
+    assert {p: p.read_bytes() for p in (project.build / "channel").rglob("*.tar.bz2")} == channel
+    manifest = json.loads((project.build / "release.json").read_text())
+    assert {f["state"] for f in manifest["files"]} == {"restored"}  # fetched back, nothing published
+    assert "uploaded" not in again.stdout.rpartition("summary:")[2]
 
 
 def test_upload_alone_runs_only_uploads_and_what_they_need(project):
@@ -180,3 +187,23 @@ def test_local_checkout_source_and_its_edits(project, tiny_sdist, tmp_path):
     (checkout / "crdagtiny" / "extra.py").write_text("VALUE = 1\n")
     rerun = project.executed(project.doit(*args, "force=true"))
     assert "source" in rerun and "build:3.6" in rerun
+
+
+def test_embedded_about_json_keeps_what_conda_build_keeps(released):
+    """doc_url, dev_url, license_file, license_family and extra, as the recipe gives them, and the
+    license files under info/licenses/ (conda-build's layout); rebuilds stay byte-identical
+    (test_clean_then_release_publishes_identical_files_and_uploads_nothing)."""
+    import tarfile
+
+    from tasks import render
+
+    project, _ = released
+    meta = render.render((project.build / "work" / "recipe" / "meta.yaml").read_text(), "3.6", "linux-64")
+    package = project.build / "conda-bld" / "linux-64" / "crdagtiny-1.0.0-py36_0.tar.bz2"
+    with tarfile.open(package) as archive:
+        about = json.loads(archive.extractfile("info/about.json").read())
+        license_text = archive.extractfile("info/licenses/LICENSE").read()
+    assert about["extra"] == {"recipe-maintainers": ["looselycoupled"]}
+    assert about["license_file"] == meta.about["license_file"] == "LICENSE" and license_text == b"MIT License\n"
+    for key in ("doc_url", "dev_url", "license_family", "license", "summary"):
+        assert about.get(key) == (meta.about[key] or None), key

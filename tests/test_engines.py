@@ -58,3 +58,10 @@ def test_engine_conda_without_conda_is_one_line(project):
     lines = (proc.stdout + proc.stderr).strip().splitlines()
     assert lines == ["error: engine=conda needs conda-build on PATH: conda install conda-build anaconda-client, "
                      "or use engine=embedded"]
+
+
+def test_channels_are_named_in_doit_info_and_the_manifest(project):
+    info = project.doit("info", "check:3.6", *TINY_ARGS, "channels=conda-forge,defaults", check=False)  # status: to run
+    assert "'channels': ['conda-forge', 'defaults']" in info.stdout
+    project.doit("manifest", *TINY_ARGS, "channels=conda-forge")
+    assert json.loads((project.build / "release.json").read_text())["channels"] == ["conda-forge"]

@@ -178,7 +178,9 @@ def test_full_release_uploads_the_six_artifacts_and_records_them(release):
         assert stamp == {
             "file": name, "subdir": subdir, "target": "anaconda", "owner": OWNER, "labels": ["main"],
             **digests(local_path(release.project, key)), "state": "uploaded", "url": release.download_url(key),
+            "inputs": stamp["inputs"],
         }
+        assert re.fullmatch(r"[0-9a-f]{64}", stamp["inputs"])  # what the file was made from (tasks/restore.py)
         assert f"uploading {name} (" in first.stdout
         assert f"uploaded {key} -> {release.download_url(key)}" in first.stdout
     manifest = json.loads((release.project.build / "release.json").read_text())

@@ -11,7 +11,9 @@ skeletons/pypi.py, convert.py) or conda's documented CLI, for the options the co
   (O or C, then SUBDIR/NAME-VERSION-pyXY_N.EXT) and builds nothing; otherwise builds a real
   package there with py-rattler-build's `assemble_package`, from the recipe's source: each
   top-level Python package folder of the source copied into lib/pythonX.Y/site-packages (no pip,
-  no build script run).  Without --package-format it writes .conda, as conda-build >= 25.1 does.
+  no build script run), with what makes conda-build's output differ every run (build time,
+  .pyc headers, work paths in dist-info and info/recipe).  Every render is logged as
+  ["render", RECIPE, PYTHON] and lasts FAKE_CONDA_RENDER_SECONDS.  Without --package-format it writes .conda, as conda-build >= 25.1 does.
   A missing source exits 1.  FAKE_CONDA_BLD_OUTPUT_FOLDER stands for a user's .condarc
   `conda_build: output_folder:`, which moves the package (and what --output prints).
   FAKE_CONDA_SUBDIR stands for a conda of another platform (an osx-64 conda under Rosetta).
@@ -22,7 +24,7 @@ skeletons/pypi.py, convert.py) or conda's documented CLI, for the options the co
   skeletons/pypi.py does), writes D/name/meta.yaml in its classic format.
 - `conda convert [-f] -p SUBDIR -o OUT PKG`: reads .tar.bz2 only ("cannot convert"), skips the
   package's own subdir with a message and exit 0, writes OUT/SUBDIR/PKGNAME through the project's
-  in-house converter (tasks.convert.convert).
+  in-house converter (tasks.convert.convert), every member then stamped with the current time.
 - `conda create --yes --quiet -p PREFIX [--override-channels] -c file://CH ... NAME=VERSION
   [python=X]`: takes NAME from an indexed file:// channel (no solve: dependencies are not
   installed), unpacks it into PREFIX, records conda-meta/NAME-VERSION-BUILD.json with its url and
@@ -34,13 +36,18 @@ Every call appends [program, *argv] as one JSON line to the file FAKE_CONDA_LOG 
 from __future__ import annotations
 
 import argparse
+import datetime
 import hashlib
+import io
 import json
 import os
+import py_compile
+import random
 import shutil
 import sys
 import tarfile
 import tempfile
+import time
 from pathlib import Path
 from urllib.parse import unquote, urlparse
 
@@ -92,6 +99,8 @@ def _build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--no-anaconda-upload", action="store_true")
     parser.add_argument("--output-folder")
     parser.add_argument("--output", action="store_true")
+    parser.add_argument("-c", "--channel", dest="channels", action="append", default=[])
+    parser.add_argument("--override-channels", action="store_true")
     version = tuple(int(part) for part in _build_version().split(".")[:2])
     if version >= (24, 11):  # the flag came in 24.11; the default became .conda in 25.1
         default = "conda" if version >= (25, 1) else "tar.bz2"
@@ -119,18 +128,28 @@ def conda_build(argv: list[str]) -> int:
     source = _source(meta, recipe, croot)
     if isinstance(source, str):
         return _fail(source)
+    # conda-build works in CROOT/NAME_<ms>/ and leaves it there: the time is in every work path.
+    build_id = f"{meta.name}_{time.time_ns() // 1_000_000}"
+    work = croot / build_id / "work"
+    shutil.copytree(source, work, ignore=shutil.ignore_patterns("__pycache__"))
     with tempfile.TemporaryDirectory(prefix="fake-conda-build-") as tmp:
-        error = _pack(meta, args.python, subdir, source, Path(tmp), target)
+        error = _pack(meta, args.python, subdir, recipe, work, croot / build_id, Path(tmp), target)
     if error:
         return _fail(error)
+    print(f"TEST END: {target}")
     print(f"# Automatic uploading is disabled\n# If you want to upload package(s) to anaconda.org later, type:\n\n"
           f"anaconda upload \\\n    {target}")
     return 0
 
 
 def _render(recipe: Path, python: str | None, platform: str):
+    """A full render, as every conda-build run (an --output one too) does first: logged as
+    ["render", RECIPE, PYTHON] so tests count them, and FAKE_CONDA_RENDER_SECONDS long (real
+    conda-build: about 7 s for btrdb on a 2-core machine; 0 unless set)."""
     from tasks import render
 
+    _log("render", [str(recipe), python or "noarch"])
+    time.sleep(float(os.environ.get("FAKE_CONDA_RENDER_SECONDS") or 0))
     return render.render((recipe / "meta.yaml").read_text(encoding="utf-8"), python, platform)
 
 
@@ -170,25 +189,76 @@ def _cached_sdist(name: str, *folders: Path) -> Path | None:
     return None
 
 
-def _pack(meta, python: str | None, subdir: str, source: Path, tmp: Path, target: Path) -> str | None:
-    """Stage the source's packages as an install prefix and pack it; an error message or None."""
+def _pack(meta, python: str | None, subdir: str, recipe: Path, work: Path, build_root: Path, tmp: Path,
+          target: Path) -> str | None:
+    """Stage the work tree's packages as pip would install them into the host prefix, and pack
+    them with what conda-build adds and varies each run: the build time in index.json, `.pyc`
+    files (their headers hold the sources' mtimes: now), a dist-info naming the work folder,
+    the rendered recipe with the host prefix, the variant config in another key order."""
     from rattler_build import ArchiveType, assemble_package
 
-    packages = sorted(p for p in source.iterdir() if (p / "__init__.py").is_file())
+    packages = sorted(p for p in work.iterdir() if (p / "__init__.py").is_file())
     if not packages:
-        return f"fake conda-build: no Python package folder in {source}"
+        return f"fake conda-build: no Python package folder in {work}"
     site = tmp / "stage" / (f"lib/python{python}/site-packages" if python and not meta.noarch else "site-packages")
     for package in packages:
-        shutil.copytree(package, site / package.name, ignore=shutil.ignore_patterns("__pycache__"))
+        shutil.copytree(package, site / package.name)
+    _compile(site)
+    _dist_info(meta, site, work)
+    about = meta.about
+    license_files = [work / name for name in _license_names(about.get("license_file")) if (work / name).is_file()]
     built = assemble_package(
         meta.name, meta.version, subdir, _build_string(meta, python), tmp / "out",
         files_dir=tmp / "stage", depends=_depends(meta, python), build_number=meta.build_number,
         noarch="python" if meta.noarch else None,
+        homepage=about.get("home"), license=about.get("license"), license_family=about.get("license_family"),
+        summary=about.get("summary"), license_files=license_files or None,
+        recipe_dir=_info_recipe(recipe, build_root, python, tmp / "info-recipe"),
         archive_type=ArchiveType.TarBz2 if target.name.endswith(".tar.bz2") else ArchiveType.Conda,
+        timestamp=datetime.datetime.now(datetime.timezone.utc),
     )
     target.parent.mkdir(parents=True, exist_ok=True)
     shutil.move(built.path, target)
     return None
+
+
+def _license_names(value) -> list[str]:
+    return [] if not value else [value] if isinstance(value, str) else list(value)
+
+
+def _compile(site: Path) -> None:
+    """conda-build compiles every .py it packs; a .pyc header holds its source's mtime, and a
+    freshly unpacked source's mtime is the time of the build."""
+    now = time.time()
+    for source in site.rglob("*.py"):
+        os.utime(source, (now, now))
+        py_compile.compile(str(source), doraise=True)
+
+
+def _dist_info(meta, site: Path, work: Path) -> None:
+    """What `pip install .` from the work folder leaves: INSTALLER, direct_url.json, RECORD."""
+    info = site / f"{meta.name.replace('-', '_')}-{meta.version}.dist-info"
+    info.mkdir(parents=True)
+    (info / "METADATA").write_text(f"Metadata-Version: 2.1\nName: {meta.name}\nVersion: {meta.version}\n")
+    (info / "INSTALLER").write_text("conda\n")
+    (info / "direct_url.json").write_text(json.dumps({"dir_info": {}, "url": work.as_uri()}))
+    rows = [f"{path.relative_to(site).as_posix()},sha256={hashlib.sha256(path.read_bytes()).hexdigest()},"
+            f"{path.stat().st_size}" for path in sorted(site.rglob("*")) if path.is_file()]
+    (info / "RECORD").write_text("\n".join([*rows, f"{info.name}/RECORD,,"]) + "\n")
+
+
+def _info_recipe(recipe: Path, build_root: Path, python: str | None, folder: Path) -> Path:
+    """info/recipe as conda-build writes it: the recipe as given (meta.yaml.template), as
+    rendered (with the host prefix of this build) and the variant, keys in no fixed order."""
+    folder.mkdir(parents=True)
+    text = (recipe / "meta.yaml").read_text(encoding="utf-8")
+    (folder / "meta.yaml.template").write_text(text, encoding="utf-8")
+    host = build_root / ("_h_env_placehold" + "_placehold" * 8)
+    (folder / "meta.yaml").write_text(f"# host prefix: {host}\n{text}", encoding="utf-8")
+    variant = [f"python: {python or ''}", "target_platform: here", f"build_id: {build_root.name}"]
+    random.shuffle(variant)
+    (folder / "conda_build_config.yaml").write_text("\n".join(variant) + "\n")
+    return folder
 
 
 def _depends(meta, python: str | None) -> list[str]:
@@ -249,7 +319,11 @@ def skeleton(argv: list[str]) -> int:
     parser.add_argument("packages", nargs="+")
     parser.add_argument("--version")
     parser.add_argument("--output-dir", default=".")
+    parser.add_argument("--python-version")
+    parser.add_argument("--pypi-url", default="https://pypi.io/pypi/")  # skeletons/pypi.py's default
     args = parser.parse_args(argv)
+    # Its source cache is conda-build's: CONDA_BLD_PATH, else ~/conda-bld (outside any project).
+    cache = Path(os.environ.get("CONDA_BLD_PATH") or Path.home() / "conda-bld") / "src_cache"
     for package in args.packages:
         folder = Path(args.output_dir) / package.lower()
         if folder.exists():
@@ -257,6 +331,8 @@ def skeleton(argv: list[str]) -> int:
         sdist = _cached_sdist(f"{package}-{args.version}.tar.gz")
         if args.version is None or sdist is None:
             return _fail(f"Error: Version {args.version} of {package} is not available on PyPI.")
+        cache.mkdir(parents=True, exist_ok=True)
+        shutil.copy(sdist, cache / sdist.name)
         folder.mkdir(parents=True)
         sha256 = hashlib.sha256(sdist.read_bytes()).hexdigest()
         print(f"Writing recipe for {package.lower()}")
@@ -301,7 +377,21 @@ def _convert_one(package: Path, platforms: list[str], out: Path, force: bool) ->
             in_house(package, platform, out / platform / package.name, force=force)
         except UserError as err:
             return f"CondaBuildUserError: {err}"
+        _restamp(out / platform / package.name)
     return None
+
+
+def _restamp(path: Path) -> None:
+    """conda convert packs every member with the current time (to the microsecond, in pax
+    headers here), so no two runs write the same bytes."""
+    with tarfile.open(path, "r:bz2") as archive:
+        members = [(member, archive.extractfile(member).read() if member.isfile() else None)
+                   for member in archive.getmembers()]
+    now = time.time()
+    with tarfile.open(path, "w:bz2", format=tarfile.PAX_FORMAT) as archive:
+        for member, data in members:
+            member.mtime = now
+            archive.addfile(member, io.BytesIO(data) if data is not None else None)
 
 
 # --- conda create -----------------------------------------------------------------------------
