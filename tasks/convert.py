@@ -439,20 +439,19 @@ def complete(source: Path, output: Path, about: dict[str, Any] | None = None) ->
 def convert_release(config, python: str | None, source: Path, outputs: Sequence[tuple[str, Path]], *,
                     force: bool = False) -> None:
     """The `convert:<python>` task: convert_all, with each subdir's run requirements as the
-    recipe renders them for that subdir where they differ from the native build's."""
+    recipe renders them for that subdir where they differ from the native build's (whose subdir
+    is the folder the build sits in)."""
     from . import build, render
     from . import project as P
 
-    native = _native_depends(source)
     text = P.paths(config).meta.read_text(encoding="utf-8")
-    own = {subdir: build.depends(render.render(text, python, subdir), python) for subdir, _ in outputs}
+
+    def depends(subdir: str) -> list[str]:
+        return build.depends(render.render(text, python, subdir), python)
+
+    native = depends(source.parent.name)
+    own = {subdir: depends(subdir) for subdir, _ in outputs}
     convert_all(source, outputs, force=force, depends={s: d for s, d in own.items() if d != native})
-
-
-def _native_depends(source: Path) -> list[str]:
-    from rattler.package import IndexJson
-
-    return list(IndexJson.from_package_archive(source).depends)
 
 
 def _about(member: Member, about: dict[str, Any]) -> Member:
