@@ -204,6 +204,7 @@ def test_embedded_about_json_keeps_what_conda_build_keeps(released):
         about = json.loads(archive.extractfile("info/about.json").read())
         license_text = archive.extractfile("info/licenses/LICENSE").read()
     assert about["extra"] == {"recipe-maintainers": ["looselycoupled"]}
-    assert about["license_file"] == meta.about["license_file"] == "LICENSE" and license_text == b"MIT License\n"
+    assert about["license_file"] == "LICENSE" and meta.about["license_file"] == ("LICENSE",)
+    assert license_text == b"MIT License\n"
     for key in ("doc_url", "dev_url", "license_family", "license", "summary"):
         assert about.get(key) == (meta.about[key] or None), key
