@@ -44,7 +44,7 @@ CONDA = conda_engine.conda_settings(CONFIG, CONFIG.engine)  # the steps that run
 DOIT_CONFIG = {
     "default_tasks": ["verify"],
     "check_file_uptodate": XxhashChecker,
-    "reporter": ReleaseReporter,
+    "reporter": ReleaseReporter.for_release(CONFIG, PLAN),  # the summary table knows the plan
     "dep_file": str(PATHS.build / ".doit.db"),
     "backend": "sqlite3",
 }

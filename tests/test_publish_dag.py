@@ -26,7 +26,7 @@ import xxhash
 pytest.register_assert_rewrite("_anaconda_fixtures")
 from _anaconda_fixtures import OWNER, TOKEN, USER  # noqa: E402
 from anaconda_server import AnacondaServer  # noqa: E402
-from conftest import CHECKS, TINY_ARGS, Project, new_project  # noqa: E402
+from conftest import CHECKS, TINY_ARGS, Project, new_project, read_summary  # noqa: E402
 from tasks import subdirs  # noqa: E402
 
 pytest_plugins = ("_anaconda_fixtures",)  # anaconda_server, anaconda_home, make_package, quetz_server
@@ -127,14 +127,8 @@ def one_error(proc: subprocess.CompletedProcess) -> str:
 
 
 def summary(proc: subprocess.CompletedProcess) -> dict[str, set[str]]:
-    """The reporter's `summary: kind: n (file, ...); ...` line as kind -> files."""
-    line = next(line for line in proc.stdout.splitlines() if line.startswith("summary: "))
-    kinds = {}
-    for part in line.removeprefix("summary: ").split("; "):
-        kind, _, rest = part.partition(": ")
-        files = rest.partition(" (")[2].rstrip(")")
-        kinds[kind] = set(files.split(", ")) if files else set()
-    return kinds
+    """The reporter's summary table as state -> the files whose cell names it."""
+    return read_summary(proc.stdout).by_state(PACKAGE, VERSION)
 
 
 class StageFault:
