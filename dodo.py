@@ -204,3 +204,19 @@ def task_verify():
         "targets": [P.verify_stamp(CONFIG)],
         "verbosity": 2,
     }
+
+
+def task_status():
+    """Show what is built, published and verified, and what the next `doit` would run and why."""
+    return {
+        "actions": [(Step("status:show"), [CONFIG, PLAN, __name__])],
+        "params": [
+            {"name": "remote", "long": "remote", "type": bool, "default": False,
+             "help": "ask the target what it holds and flag files whose sha256 differs from our stamp"},
+            {"name": "json_path", "long": "json", "type": str, "default": "",
+             "help": "also write the status as JSON (the shape of release.json) to this file, or - for stdout"},
+        ],
+        "uptodate": [False],  # a view: it always runs, and nothing depends on it
+        "verbosity": 2,
+    }
+

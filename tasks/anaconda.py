@@ -401,3 +401,18 @@ def _user_error(err: errors.BinstarError, upload: _Upload, token: str | None) ->
         )
     detail = redact(getattr(err, "message", None) or err, token)
     return UserError(f"{server} rejected {upload.where} ({detail}): check owner=, labels and the package")
+
+
+def held(name: str, version: str, subdir: str, filename: str, *, owner: str, token: str | None,
+         timeout: float = 60) -> str | None:
+    """The sha256 (or, from a server that gives none, the md5) of the file OWNER holds, or None."""
+    api_url, verify = client_settings()
+    api = _client(token, api_url.rstrip("/"), verify, timeout)
+    try:
+        remote = api.distribution(owner, name, version, f"{subdir}/{filename}")
+    except errors.NotFound:
+        return None
+    except (errors.BinstarError, requests.RequestException) as err:
+        raise UserError(f"could not ask {api.domain} about {owner}/{subdir}/{filename} "
+                        f"({redact(err, token)}): check the server, or run `doit status` without --remote") from None
+    return remote.get("sha256") or remote.get("md5")

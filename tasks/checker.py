@@ -54,6 +54,15 @@ class SettingsChanged(config_changed):
     def _calc_digest(self) -> str:
         return self._digest
 
+    def __call__(self, task: Any, values: dict[str, Any]) -> bool:
+        """doit's check; the settings themselves are saved too, so `doit status` can say which
+        one changed (doit keeps only their digest)."""
+        task.value_savers.append(self._saved)
+        return super().__call__(task, values)
+
+    def _saved(self) -> dict[str, Any]:
+        return {"_settings": self.config}
+
 
 def load_state(dep_manager: Any) -> int:
     """Read every task's saved state from doit's sqlite file in one query, before the up-to-date

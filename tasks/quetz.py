@@ -181,3 +181,19 @@ def publish(
             upload.attempt, _transient, what=f"publishing {path.name} to {url}",
             retries=retries, backoff=backoff, secret=api_key,
         )
+
+
+def held(name: str, subdir: str, filename: str, *, url: str, channel: str, api_key: str | None,
+         timeout: float = 60) -> str | None:
+    """The sha256 of the file the quetz channel holds under this name, or None."""
+    session = requests.Session()
+    if api_key:
+        session.headers["X-API-Key"] = api_key
+    lookup = _Upload(session, Path(filename), subdir, name, {}, url.rstrip("/"), channel, False, timeout, api_key)
+    with session:
+        try:
+            record = lookup.lookup()
+        except (_ServerError, requests.RequestException) as err:
+            raise UserError(f"could not ask {url} about {lookup.where} ({redact(err, api_key)}): check the "
+                            "server, or run `doit status` without --remote") from None
+    return record.get("sha256") if record is not None else None
