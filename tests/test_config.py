@@ -75,3 +75,8 @@ def test_malformed_release_file(tmp_path):
     (tmp_path / "recipe" / "release.toml").write_text("package = [unclosed\n")
     with pytest.raises(UserError, match="not valid TOML"):
         load(tmp_path, {})
+
+
+def test_status_options_given_as_settings_name_the_task_option(tmp_path):
+    with pytest.raises(UserError, match=r"^remote= is not a setting: give it to the status task, `doit status --remote`$"):
+        load(tmp_path, {"remote": "true"})

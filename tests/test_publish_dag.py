@@ -467,3 +467,23 @@ def test_a_package_created_meanwhile_is_not_taken_for_an_existing_file(release, 
     proc = release.run(check=False)
     assert proc.returncode == 0, proc.stdout
     assert {k: v for k, v in release.held().items() if k in KEYS} == local_sha256(release.project)
+
+
+def test_status_remote_asks_the_server_and_flags_a_file_replaced_there(release):
+    release.run()
+    victim = KEYS[0]
+    with release.server._lock:
+        release.server.dists[:] = [d for d in release.server.dists if d.basename != victim]
+    other = victim.replace("py36", "py37") if "py36" in victim else victim.replace("py37", "py36")
+    release.server.seed(OWNER, PACKAGE, VERSION, victim, local_path(release.project, other).read_bytes())
+    before = len(release.server.calls())
+    quiet = release.run("status")
+    assert len(release.server.calls()) == before  # no request without --remote
+    assert "differs" not in quiet.stdout
+    proc = release.run("status", "--remote")
+    assert proc.returncode == 0 and len(release.server.calls()) > before
+    flagged = [line.split()[0] for line in proc.stdout.splitlines() if line.rstrip().endswith("differs")]
+    assert flagged == [victim], proc.stdout
+    assert sum(line.rstrip().endswith("  same") for line in proc.stdout.splitlines()) == len(KEYS) - 1
+    assert f"the server holds other bytes than our stamp for 1 file(s): {victim}" in proc.stdout
+    assert f"target {release.server.url} as {OWNER}, label main" in proc.stdout
