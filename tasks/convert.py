@@ -21,7 +21,7 @@ from typing import Any, Iterator, Sequence
 
 import win_cli_launchers
 
-from . import subdirs
+from . import progress, subdirs
 from .archive import Member, format_of, read_package, write_package
 from .errors import UserError
 
@@ -121,11 +121,19 @@ def convert_all(source: Path, outputs: Sequence[tuple[str, Path]], *, force: boo
     if not force:
         _refuse_compiled(source, payload, launchers)
     kept = [member for path, member in info.items() if path not in _REBUILT]
-    for plan, output in plans:
-        converted = list(_convert_payload(payload, plan, found.prefixes, launchers))
-        _refuse_collisions(source, converted)
-        rebuilt = _info_files({**found.index, **_index_fields(plan.target)}, converted, found.no_link)
-        write_package(output, [*kept, *rebuilt, *(out.member for out in converted)], timestamp=found.mtime)
+    with progress.bar(len(plans), f"converting {source.name}", unit="file") as done:
+        for plan, output in plans:
+            _write_converted(source, plan, output, payload, found, launchers, kept)
+            done.update()
+
+
+def _write_converted(source: Path, plan: _Plan, output: Path, payload: list[Member], found: _Info,
+                     launchers: set[str], kept: list[Member]) -> None:
+    """One output: the payload rewritten for plan.target, with its info/ files rebuilt."""
+    converted = list(_convert_payload(payload, plan, found.prefixes, launchers))
+    _refuse_collisions(source, converted)
+    rebuilt = _info_files({**found.index, **_index_fields(plan.target)}, converted, found.no_link)
+    write_package(output, [*kept, *rebuilt, *(out.member for out in converted)], timestamp=found.mtime)
 
 
 def _read_info(source: Path, info: dict[str, Member]) -> _Info:

@@ -16,6 +16,7 @@ from typing import Any
 import requests
 from rattler.package import IndexJson
 
+from . import progress
 from .anaconda import Confirmed, network_reason, redact, with_retries
 from .errors import UserError
 from .fsio import file_digests
@@ -90,10 +91,10 @@ class _Upload:
             print(f"uploading {self.path.name} ({kib} KiB) to {self.channel} on {self.url}", flush=True)
         self.sent = True
         params = {"sha256": self.local["sha256"], "force": "true" if replace else "false"}
-        with open(self.path, "rb") as stream:
+        with open(self.path, "rb") as stream, progress.bar(self.local["size"], self.path.name) as sent:
             answer = self.session.post(
                 f"{self.url}/api/channels/{self.channel}/upload/{self.path.name}",
-                params=params, data=stream, timeout=self.timeout,
+                params=params, data=progress.reading(stream, sent), timeout=self.timeout,
             )
         if answer.status_code == 409:  # someone, or our earlier unanswered attempt, got there first
             return

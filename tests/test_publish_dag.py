@@ -469,6 +469,13 @@ def test_a_package_created_meanwhile_is_not_taken_for_an_existing_file(release, 
     assert {k: v for k, v in release.held().items() if k in KEYS} == local_sha256(release.project)
 
 
+def test_uploads_off_a_terminal_write_plain_lines_only(release):
+    proc = release.run()
+    assert proc.stdout.count("uploading ") == len(KEYS)  # the plain record of each upload
+    assert not re.search(r"[\x00-\x09\x0b-\x1f\x7f]", proc.stdout + proc.stderr), proc.stderr
+    assert "%|" not in proc.stderr and "B/s" not in proc.stderr, proc.stderr  # anaconda-client's bar, kept off
+
+
 def test_status_remote_asks_the_server_and_flags_a_file_replaced_there(release):
     release.run()
     victim = KEYS[0]

@@ -159,3 +159,33 @@ def test_all_platforms_with_four_pythons_stay_one_table_in_100_columns(released)
     assert summary.cells[("win-arm64", "python 3.13")] == ["converted", "uploaded"]
     assert summary.totals == {"built": 4, "converted": 48, "uploaded": 52}
     assert max(len(line) for line in summary.lines[:-1]) <= 100
+
+
+def on_terminal(project: Project, *args: str) -> str:
+    """What a run writes to a terminal (a pseudo-terminal here: stdout and stderr are a tty)."""
+    import os
+    import pty
+    import sys
+
+    main, secondary = pty.openpty()
+    proc = subprocess.Popen([sys.executable, "-m", "doit", *args], cwd=project.root, stdin=subprocess.DEVNULL,
+                            stdout=secondary, stderr=secondary)
+    os.close(secondary)
+    chunks = []
+    while True:
+        try:
+            chunk = os.read(main, 65536)
+        except OSError:  # the run ended and closed its side
+            break
+        if not chunk:
+            break
+        chunks.append(chunk)
+    os.close(main)
+    assert proc.wait(timeout=600) == 0
+    return b"".join(chunks).decode().replace("\r\n", "\n")  # the terminal's own line ends
+
+
+def test_a_run_with_nothing_to_do_draws_no_progress_on_a_terminal(released):
+    shown = on_terminal(released, *ARGS)
+    assert "\r" not in shown and "%|" not in shown and "\x1b" not in shown
+    assert read_summary(shown).totals == {"skipped": 18}
