@@ -139,7 +139,7 @@ def destination(config: Config) -> str:
 
     if config.target == "local":
         channel = P.paths(config).channel
-        return f"published to the local channel {_shown(channel)} ({channel.as_uri()})"
+        return f"published to the local channel {shown(channel)} ({channel.as_uri()})"
     if config.target == "quetz":
         return f"published to {config.quetz_url.rstrip('/')}, channel {config.channel}"
     from .anaconda import client_settings  # anaconda-client's own setting names the server
@@ -148,7 +148,7 @@ def destination(config: Config) -> str:
     return f"published to {client_settings()[0]} as {config.owner}, label{'s' * (len(config.labels) > 1)} {labels}"
 
 
-def _shown(path: Path) -> str:
+def shown(path: Path) -> str:
     """A path relative to the current folder when it is inside it."""
     try:
         return str(path.relative_to(Path.cwd()))
@@ -176,7 +176,7 @@ def _table(layout: Layout, grid: dict[tuple[str, str], list[str]], show, width: 
     """Rows of cells, or None when they do not fit `width`."""
     body = [[row] + [show(grid[(row, col)]) if grid.get((row, col)) else
                      (NOT_ASKED if (row, col) in grid else "") for col in layout.columns] for row in layout.rows]
-    lines = _aligned([[layout.title, *layout.columns], *body])
+    lines = aligned([[layout.title, *layout.columns], *body])
     return lines if max(map(len, lines)) <= width else None
 
 
@@ -187,10 +187,10 @@ def _counted(layout: Layout, grid: dict[tuple[str, str], list[str]]) -> list[str
     for row in layout.rows:
         counts = Counter(states[-1] if states else NOT_ASKED for (r, _), states in grid.items() if r == row)
         body.append([row, ", ".join(f"{counts[s]} {s}" for s in (*STATES, NOT_ASKED) if counts[s])])
-    return _aligned([[layout.title, header], *body])
+    return aligned([[layout.title, header], *body])
 
 
-def _aligned(rows: list[list[str]]) -> list[str]:
+def aligned(rows: list[list[str]]) -> list[str]:
     widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
     return ["  ".join(cell.ljust(w) for cell, w in zip(row, widths)).rstrip() for row in rows]
 

@@ -21,7 +21,7 @@ from . import project as P
 from .checker import SettingsChanged
 from .config import Config
 from .plan import Plan
-from .report import _aligned, _shown, destination
+from .report import aligned, destination, shown
 
 
 @dataclasses.dataclass(frozen=True)
@@ -118,24 +118,26 @@ def next_run(dodo: str) -> list[tuple[str, list[str]]]:
             continue
         status = manager.get_status(task, tasks, get_log=True)
         if status.status != "up-to-date":
-            pending.append((name, reasons(status.reasons, manager.get_values(name), makers)))
+            ran = manager._get(name, "checker:") is not None  # doit records it on every success
+            pending.append((name, reasons(status.reasons, manager.get_values(name), makers, ran=ran)))
     return pending
 
 
-def reasons(found: dict[str, Any], saved: dict[str, Any], makers: dict[str, str]) -> list[str]:
+def reasons(found: dict[str, Any], saved: dict[str, Any], makers: dict[str, str], *, ran: bool = True) -> list[str]:
     """doit's reasons for one task as short lines: which file, which setting."""
+    if not ran:  # its targets are missing and its settings unknown: only what it waits for is news
+        return ["never ran", *(f"after {makers[path]}" for path in found.get("missing_file_dep", []) if path in makers)]
     out: list[str] = []
     for check, _, _ in found.get("uptodate_false", []):
         out += _settings_changed(check, saved) if isinstance(check, SettingsChanged) else ["runs every time"]
     if found.get("has_no_dependencies"):
         out.append("runs every time")
-    if "never ran" not in out:  # a task that never ran lacks its targets: no news
-        out += [f"{_shown(Path(path))} is missing" for path in found.get("missing_target", [])]
+    out += [f"{shown(Path(path))} is missing" for path in found.get("missing_target", [])]
     for path in found.get("missing_file_dep", []):
         maker = makers.get(path)
-        out.append(f"waits for {maker} to remake {_shown(Path(path))}; runs only if its bytes change"
-                   if maker else f"needs {_shown(Path(path))}, which is missing and no task makes")
-    out += [f"{_shown(Path(path))} changed" for path in found.get("changed_file_dep", [])]
+        out.append(f"waits for {maker} to remake {shown(Path(path))}; runs only if its bytes change"
+                   if maker else f"needs {shown(Path(path))}, which is missing and no task makes")
+    out += [f"{shown(Path(path))} changed" for path in found.get("changed_file_dep", [])]
     out += _inputs_changed(found.get("added_file_dep", []), found.get("removed_file_dep", []))
     if found.get("checker_changed"):
         out.append("the file checker changed")
@@ -148,15 +150,13 @@ def _inputs_changed(added: Sequence[str], removed: Sequence[str]) -> list[str]:
     for paths, verb in ((added, "new"), (removed, "no longer")):
         if paths:
             more = f" and {len(paths) - 1} more" if len(paths) > 1 else ""
-            out.append(f"{verb} input{'s' * (len(paths) > 1)}: {_shown(Path(paths[0]))}{more}")
+            out.append(f"{verb} input{'s' * (len(paths) > 1)}: {shown(Path(paths[0]))}{more}")
     return out
 
 
 def _settings_changed(check: SettingsChanged, saved: dict[str, Any]) -> list[str]:
     before = saved.get("_settings")
-    if "_config_changed" not in saved:
-        return ["never ran"]
-    if not isinstance(before, dict):
+    if not isinstance(before, dict):  # saved by a version that kept only doit's digest
         return ["its settings changed"]
     return [f"setting {name.replace('_', '-')} changed: {_value(before.get(name))} → {_value(now)}"
             for name, now in check.config.items() if before.get(name) != now] or ["its settings changed"]
@@ -177,7 +177,7 @@ def lines(config: Config, entries: Sequence[Entry], pending: Sequence[tuple[str,
     rows = [[e.artifact.key, _size(e.size), (e.sha256 or "—")[:12], e.made, e.published,
              "yes" if e.verified else "no", *([e.remote or ""] if remote else [])] for e in entries]
     out = [f"{config.package} {config.version}: {len(entries)} files, "
-           + destination(config).replace("published to", "target", 1), *_aligned([header, *rows])]
+           + destination(config).replace("published to", "target", 1), *aligned([header, *rows])]
     differs = [e.artifact.key for e in entries if e.remote == "differs"]
     if differs:
         out.append(f"the server holds other bytes than our stamp for {len(differs)} file(s): " + ", ".join(differs[:5]))

@@ -189,3 +189,23 @@ def test_a_run_with_nothing_to_do_draws_no_progress_on_a_terminal(released):
     shown = on_terminal(released, *ARGS)
     assert "\r" not in shown and "%|" not in shown and "\x1b" not in shown
     assert read_summary(shown).totals == {"skipped": 18}
+
+
+# -- doit's reasons as lines, pure ------------------------------------------------------------
+
+
+def test_reasons_name_the_setting_the_file_and_the_task_that_makes_it():
+    from tasks.checker import SettingsChanged
+    from tasks.status import reasons
+
+    check = SettingsChanged({"labels": ["main", "rc"], "force": False})
+    found = {"uptodate_false": [(check, (), {})], "missing_file_dep": ["/p/build/a.tar.bz2"],
+             "added_file_dep": ["/p/x1", "/p/x2"], "removed_file_dep": ["/p/y"]}
+    saved = {"_config_changed": "old", "_settings": {"labels": ["main"], "force": False}}
+    assert reasons(found, saved, {"/p/build/a.tar.bz2": "convert:3.6"}) == [
+        "setting labels changed: main → main,rc",
+        "waits for convert:3.6 to remake /p/build/a.tar.bz2; runs only if its bytes change",
+        "new inputs: /p/x1 and 1 more", "no longer input: /p/y"]
+    assert reasons(found, {"_config_changed": "old"}, {})[0] == "its settings changed"  # a digest only
+    assert reasons(found, {}, {"/p/build/a.tar.bz2": "convert:3.6"}, ran=False) == ["never ran", "after convert:3.6"]
+    assert reasons({"uptodate_false": [(False, (), {})]}, {}, {}) == ["runs every time"]
