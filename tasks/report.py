@@ -62,6 +62,10 @@ class ReleaseReporter(ConsoleReporter):
         gc.enable()
         load_state(doit.Globals.dep_manager)
 
+    def execute_task(self, task) -> None:
+        if task.name != "status":  # a view prints only itself, so `doit status --json -` is JSON
+            super().execute_task(task)
+
     def write(self, text: str) -> None:
         if self._held:
             text = "".join(self._held) + text
@@ -174,6 +178,8 @@ def _last(states: Sequence[str]) -> str:
 
 def _table(layout: Layout, grid: dict[tuple[str, str], list[str]], show, width: int) -> list[str] | None:
     """Rows of cells, or None when they do not fit `width`."""
+    if len(layout.title) + sum(len(col) + 2 for col in layout.columns) > width:
+        return None  # the headers alone are too wide: make no cells (1,000 of them at scale)
     body = [[row] + [show(grid[(row, col)]) if grid.get((row, col)) else
                      (NOT_ASKED if (row, col) in grid else "") for col in layout.columns] for row in layout.rows]
     lines = aligned([[layout.title, *layout.columns], *body])
@@ -183,10 +189,11 @@ def _table(layout: Layout, grid: dict[tuple[str, str], list[str]], show, width: 
 def _counted(layout: Layout, grid: dict[tuple[str, str], list[str]]) -> list[str]:
     """Too many builds for a column each: one cell per subdir counting its files' last states."""
     header = f"{len(layout.columns)} builds ({layout.columns[0]} … {layout.columns[-1]})"
-    body = []
-    for row in layout.rows:
-        counts = Counter(states[-1] if states else NOT_ASKED for (r, _), states in grid.items() if r == row)
-        body.append([row, ", ".join(f"{counts[s]} {s}" for s in (*STATES, NOT_ASKED) if counts[s])])
+    counts: dict[str, Counter] = {row: Counter() for row in layout.rows}
+    for (row, _), states in grid.items():
+        counts[row][states[-1] if states else NOT_ASKED] += 1
+    body = [[row, ", ".join(f"{counts[row][s]} {s}" for s in (*STATES, NOT_ASKED) if counts[row][s])]
+            for row in layout.rows]
     return aligned([[layout.title, header], *body])
 
 

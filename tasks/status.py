@@ -11,7 +11,7 @@ import dataclasses
 import json
 import sys
 from pathlib import Path
-from typing import Any, Iterable, Sequence
+from typing import Any, Collection, Iterable, Sequence
 
 import doit
 from doit.loader import load_tasks
@@ -110,38 +110,46 @@ def _read(path: Path) -> dict[str, Any] | None:
 def next_run(dodo: str) -> list[tuple[str, list[str]]]:
     """(task, reasons) for every task the next `doit` would execute, in doit's task order."""
     tasks = {task.name: task for task in load_tasks(vars(sys.modules[dodo]))}
-    makers = {target: name for name, task in tasks.items() for target in task.targets}
     manager = doit.Globals.dep_manager
+    never = {name for name in tasks if manager._get(name, "checker:") is None}  # doit saves it on success
+    makers = {target: name for name, task in tasks.items() for target in task.targets}
     pending = []
     for name, task in tasks.items():
         if name == "status" or not task.actions:
             continue
         status = manager.get_status(task, tasks, get_log=True)
         if status.status != "up-to-date":
-            ran = manager._get(name, "checker:") is not None  # doit records it on every success
-            pending.append((name, reasons(status.reasons, manager.get_values(name), makers, ran=ran)))
+            pending.append((name, reasons(status.reasons, manager.get_values(name), makers, never,
+                                          ran=name not in never)))
     return pending
 
 
-def reasons(found: dict[str, Any], saved: dict[str, Any], makers: dict[str, str], *, ran: bool = True) -> list[str]:
-    """doit's reasons for one task as short lines: which file, which setting."""
-    if not ran:  # its targets are missing and its settings unknown: only what it waits for is news
-        return ["never ran", *(f"after {makers[path]}" for path in found.get("missing_file_dep", []) if path in makers)]
+def reasons(found: dict[str, Any], saved: dict[str, Any], makers: dict[str, str],
+            never: Collection[str] = (), *, ran: bool = True) -> list[str]:
+    """doit's reasons for one task as short lines: which file, which setting.  `never`: the tasks
+    that never ran (their outputs will be new, not remade)."""
+    waits = [_waits(path, makers.get(path), never) for path in found.get("missing_file_dep", [])]
+    if not ran:
+        return ["never ran", *waits]  # its targets are missing and its settings unknown: no news
     out: list[str] = []
     for check, _, _ in found.get("uptodate_false", []):
         out += _settings_changed(check, saved) if isinstance(check, SettingsChanged) else ["runs every time"]
     if found.get("has_no_dependencies"):
         out.append("runs every time")
     out += [f"{shown(Path(path))} is missing" for path in found.get("missing_target", [])]
-    for path in found.get("missing_file_dep", []):
-        maker = makers.get(path)
-        out.append(f"waits for {maker} to remake {shown(Path(path))}; runs only if its bytes change"
-                   if maker else f"needs {shown(Path(path))}, which is missing and no task makes")
-    out += [f"{shown(Path(path))} changed" for path in found.get("changed_file_dep", [])]
+    out += waits + [f"{shown(Path(path))} changed" for path in found.get("changed_file_dep", [])]
     out += _inputs_changed(found.get("added_file_dep", []), found.get("removed_file_dep", []))
     if found.get("checker_changed"):
         out.append("the file checker changed")
     return list(dict.fromkeys(out)) or ["doit says it must run"]
+
+
+def _waits(path: str, maker: str | None, never: Collection[str]) -> str:
+    if maker is None:
+        return f"needs {shown(Path(path))}, which is missing and no task makes"
+    if maker in never:
+        return f"after {maker}"
+    return f"waits for {maker} to remake {shown(Path(path))}; runs only if its bytes change"
 
 
 def _inputs_changed(added: Sequence[str], removed: Sequence[str]) -> list[str]:

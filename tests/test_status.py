@@ -108,13 +108,14 @@ def test_status_when_all_is_done_shows_sizes_hashes_and_nothing_to_run(released)
         assert sha == by_key[key]["sha256"][:12] and size == f"{by_key[key]['size'] / 1024:.1f} KiB"
         assert (local, published, verified) == ("built" if key.startswith(NATIVE) else "converted", "uploaded", "yes")
     assert "next `doit`: nothing to run, everything is up to date" in proc.stdout
-    assert released.executed(proc) == ["status"]
-    assert max(len(line) for line in proc.stdout.splitlines()[2:21]) <= 100  # the table, below the target line
+    assert released.executed(proc) == [] and proc.stdout.startswith("crdagtiny 1.0.0: 18 files")  # the view alone
+    assert max(len(line) for line in proc.stdout.splitlines()[1:20]) <= 100  # the table, below the target line
     status = json.loads((released.build / "status.json").read_text())
     assert status.keys() - {"pending"} == manifest.keys() and status["pending"] == []
     for entry in status["files"]:  # each file: the manifest's entry, plus what status found
         assert {k: entry[k] for k in by_key[f"{entry['subdir']}/{entry['file']}"]} == by_key[f"{entry['subdir']}/{entry['file']}"]
         assert entry["published"] and entry["verified"] and entry["local"]["sha256"] == entry["sha256"]
+    assert json.loads(released.doit("status", "--json", "-", *ARGS).stdout) == status  # stdout: JSON only
     assert released.executed(released.doit(*ARGS)) == []  # status changed nothing
 
 
@@ -142,7 +143,7 @@ def test_status_remote_flags_a_file_the_target_holds_with_other_bytes(released):
     changed = f"osx-64/crdagtiny-1.0.0-py37_0.tar.bz2"
     (released.build / "channel" / changed).write_bytes(b"not the file we published")
     quiet = released.doit("status", *ARGS)
-    assert "server" not in quiet.stdout.splitlines()[2]  # no lookups unless asked
+    assert quiet.stdout.splitlines()[1].split() == ["file", "size", "sha256", "local", "published", "verified"]  # no lookups unless asked
     proc = released.doit("status", "--remote", *ARGS)
     table = rows(plain(proc))
     assert table[changed][-1] == "differs"
@@ -207,5 +208,7 @@ def test_reasons_name_the_setting_the_file_and_the_task_that_makes_it():
         "waits for convert:3.6 to remake /p/build/a.tar.bz2; runs only if its bytes change",
         "new inputs: /p/x1 and 1 more", "no longer input: /p/y"]
     assert reasons(found, {"_config_changed": "old"}, {})[0] == "its settings changed"  # a digest only
-    assert reasons(found, {}, {"/p/build/a.tar.bz2": "convert:3.6"}, ran=False) == ["never ran", "after convert:3.6"]
+    makers = {"/p/build/a.tar.bz2": "convert:3.6"}
+    assert reasons(found, {}, makers, {"convert:3.6"}, ran=False) == ["never ran", "after convert:3.6"]
+    assert reasons({"missing_file_dep": ["/p/build/a.tar.bz2"]}, saved, makers, {"convert:3.6"}) == ["after convert:3.6"]
     assert reasons({"uptodate_false": [(False, (), {})]}, {}, {}) == ["runs every time"]
