@@ -149,7 +149,7 @@ def _waits(path: str, maker: str | None, never: Collection[str]) -> str:
         return f"needs {shown(Path(path))}, which is missing and no task makes"
     if maker in never:
         return f"after {maker}"
-    return f"waits for {maker} to remake {shown(Path(path))}; runs only if its bytes change"
+    return f"runs after {maker} only if {Path(path).parent.name}/{Path(path).name} comes out different"
 
 
 def _inputs_changed(added: Sequence[str], removed: Sequence[str]) -> list[str]:

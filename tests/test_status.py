@@ -127,7 +127,7 @@ def test_status_after_a_file_is_deleted_names_it_and_the_task_that_remakes_it(re
     tasks = pending(proc.stdout)
     assert tasks["convert:3.6"] == [f"build/platform-builds/{victim} is missing"]
     assert tasks[f"upload:{victim}"] == [
-        f"waits for convert:3.6 to remake build/platform-builds/{victim}; runs only if its bytes change"]
+        f"runs after convert:3.6 only if {victim} comes out different"]
     assert released.executed(released.doit(*ARGS)) == ["convert:3.6"]  # as said: same bytes, no upload
 
 
@@ -205,7 +205,7 @@ def test_reasons_name_the_setting_the_file_and_the_task_that_makes_it():
     saved = {"_config_changed": "old", "_settings": {"labels": ["main"], "force": False}}
     assert reasons(found, saved, {"/p/build/a.tar.bz2": "convert:3.6"}) == [
         "setting labels changed: main → main,rc",
-        "waits for convert:3.6 to remake /p/build/a.tar.bz2; runs only if its bytes change",
+        "runs after convert:3.6 only if build/a.tar.bz2 comes out different",
         "new inputs: /p/x1 and 1 more", "no longer input: /p/y"]
     assert reasons(found, {"_config_changed": "old"}, {})[0] == "its settings changed"  # a digest only
     makers = {"/p/build/a.tar.bz2": "convert:3.6"}
