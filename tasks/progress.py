@@ -1,9 +1,9 @@
 """Progress bars for work that can take seconds (uploads, conversions), drawn on a terminal only.
 
 tqdm draws them: it is already installed (anaconda-client draws its own upload bar with it), and
-its `delay` keeps a bar away from work that ends sooner.  When the stream is not a terminal (a CI
-log, a pipe) nothing is drawn and tqdm is not even imported (~50 ms): the plain `uploading …` /
-`uploaded …` lines stay the record.  Imported only by actions, never by dodo.py.
+its `delay` keeps a bar away from work that ends sooner.  Off a terminal (a CI log, a pipe)
+nothing is drawn and tqdm is not even imported (85 ms, measured on a loaded machine): the plain
+`uploading …` / `uploaded …` lines stay the record.  Imported only by actions, never by dodo.py.
 """
 
 from __future__ import annotations
