@@ -1,7 +1,7 @@
 """The btrdb conda release walkthrough as a doit DAG.
 
     source -> skeleton -> recipe -> build:<py> -> convert:<py> -> upload:<file>
-        -> manifest -> check:<py> -> verify
+        -> manifest -> check:<py> -> verify          (and `status`, a view outside the DAG)
 
 Settings come from recipe/release.toml and `doit NAME=VALUE` (see README).  This file only
 declares tasks; each step's work is done in tasks/<step>.py.
