@@ -54,7 +54,8 @@ class Entry:
 
 def show(config: Config, plan: Plan, dodo: str, *, remote: bool = False, json_path: str = "") -> None:
     """Print the status of every planned file and the tasks the next run would execute."""
-    entries = [_entry(config, plan, artifact) for artifact in _planned(plan)]
+    native, published = {b.artifact.key for b in plan.builds}, {a.key for a in plan.published}
+    entries = [_entry(config, a, native=a.key in native, published=a.key in published) for a in _planned(plan)]
     if remote:
         from .upload import held
 
@@ -71,13 +72,12 @@ def _planned(plan: Plan) -> list[P.Artifact]:
     return list(dict.fromkeys([*(build.artifact for build in plan.builds), *plan.published]))
 
 
-def _entry(config: Config, plan: Plan, artifact: P.Artifact) -> Entry:
-    native = {build.artifact.key for build in plan.builds}
-    stamp = _read(P.stamp(config, artifact))
-    digests = fsio.file_digests(artifact.path) if artifact.path.exists() else None
-    made = "missing" if digests is None else ("built" if artifact.key in native else "converted")
-    return Entry(artifact, made, digests and digests["size"], digests and digests["sha256"],
-                 stamp if artifact in plan.published else None, _verified(config, artifact, stamp))
+def _entry(config: Config, artifact: P.Artifact, *, native: bool, published: bool) -> Entry:
+    stamp = _read(P.stamp(config, artifact)) if published else None
+    digests = fsio.file_digests(artifact.path) if artifact.path.exists() else {}
+    made = "missing" if not digests else ("built" if native else "converted")
+    return Entry(artifact, made, digests.get("size"), digests.get("sha256"), stamp,
+                 _verified(config, artifact, stamp))
 
 
 def _verified(config: Config, artifact: P.Artifact, stamp: dict[str, Any] | None) -> bool:
