@@ -55,13 +55,14 @@ class SettingsChanged(config_changed):
         return self._digest
 
     def __call__(self, task: Any, values: dict[str, Any]) -> bool:
-        """doit's check; the settings themselves are saved too, so `doit status` can say which
-        one changed (doit keeps only their digest)."""
+        """doit's check, saving the settings themselves beside their digest, so `doit status` can
+        say which one changed; one bound saver per task, not a new closure as doit makes."""
         task.value_savers.append(self._saved)
-        return super().__call__(task, values)
+        last = values.get("_config_changed")
+        return last is not None and last == self._digest
 
     def _saved(self) -> dict[str, Any]:
-        return {"_settings": self.config}
+        return {"_config_changed": self._digest, "_settings": self.config}
 
 
 def load_state(dep_manager: Any) -> int:

@@ -212,3 +212,18 @@ def test_reasons_name_the_setting_the_file_and_the_task_that_makes_it():
     assert reasons(found, {}, makers, {"convert:3.6"}, ran=False) == ["never ran", "after convert:3.6"]
     assert reasons({"missing_file_dep": ["/p/build/a.tar.bz2"]}, saved, makers, {"convert:3.6"}) == ["after convert:3.6"]
     assert reasons({"uptodate_false": [(False, (), {})]}, {}, {}) == ["runs every time"]
+
+
+def test_settings_changed_saves_the_settings_beside_doits_digest():
+    from doit.task import Task
+    from doit.tools import config_changed
+
+    from tasks.checker import SettingsChanged
+
+    settings = {"labels": ["main"], "force": False}
+    check, task = SettingsChanged(settings), Task("upload:x", ["true"])
+    assert check(task, {}) is False  # never ran
+    saved = task.value_savers[-1]()
+    assert saved == {"_config_changed": config_changed(settings)._calc_digest(), "_settings": settings}
+    assert check(Task("t", ["true"]), saved) is True
+    assert SettingsChanged({**settings, "force": True})(Task("t", ["true"]), saved) is False
