@@ -1,7 +1,7 @@
 """The btrdb conda release walkthrough as a doit DAG.
 
     source -> skeleton -> recipe -> build:<py> -> convert:<py> -> upload:<file>
-        -> manifest -> check:<py> -> verify
+        -> manifest -> check:<py> -> verify          (and `status`, a view outside the DAG)
 
 Settings come from recipe/release.toml and `doit NAME=VALUE` (see README).  This file only
 declares tasks; each step's work is done in tasks/<step>.py.
@@ -44,7 +44,7 @@ CONDA = conda_engine.conda_settings(CONFIG, CONFIG.engine)  # the steps that run
 DOIT_CONFIG = {
     "default_tasks": ["verify"],
     "check_file_uptodate": XxhashChecker,
-    "reporter": ReleaseReporter,
+    "reporter": ReleaseReporter.for_release(CONFIG, PLAN),  # the summary table knows the plan
     "dep_file": str(PATHS.build / ".doit.db"),
     "backend": "sqlite3",
 }
@@ -209,3 +209,19 @@ def task_verify():
         "targets": [P.verify_stamp(CONFIG)],
         "verbosity": 2,
     }
+
+
+def task_status():
+    """Show what is built, published and verified, and what the next `doit` would run and why."""
+    return {
+        "actions": [(Step("status:show"), [CONFIG, PLAN, __name__])],
+        "params": [
+            {"name": "remote", "long": "remote", "type": bool, "default": False,
+             "help": "ask the target what it holds and flag files whose sha256 differs from our stamp"},
+            {"name": "json_path", "long": "json", "type": str, "default": "",
+             "help": "also write the status as JSON (the shape of release.json) to this file, or - for stdout"},
+        ],
+        "uptodate": [False],  # a view: it always runs, and nothing depends on it
+        "verbosity": 2,
+    }
+

@@ -81,7 +81,7 @@ def _noop(root: Path, *args: str) -> float:
 
 
 def _summary_count(stdout: str, kind: str) -> int:
-    match = re.search(rf"{kind}: (\d+)", stdout)
+    match = re.search(rf"^\d+ files?: .*?(\d+) {kind}", stdout, re.MULTILINE)  # the summary's totals line
     return int(match.group(1)) if match else 0
 
 

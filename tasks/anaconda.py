@@ -22,6 +22,7 @@ from binstar_client import Binstar, errors
 from binstar_client.inspect_package.conda import inspect_conda_package
 from binstar_client.utils.config import PackageType, get_config, load_token
 
+from . import progress
 from .errors import UserError
 from .fsio import file_digests
 
@@ -137,7 +138,7 @@ def _storage_post(*args: Any, **kwargs: Any) -> requests.Response:
 
 
 @contextlib.contextmanager
-def _storage_timeout(timeout: float) -> Iterator[None]:
+def _storage_timeout(timeout: float, name: str = "upload") -> Iterator[None]:
     """Bound the storage POST by our timeout too.
 
     `Binstar.upload` posts the file to storage outside its session with a fixed 10-hour timeout; a
@@ -147,11 +148,18 @@ def _storage_timeout(timeout: float) -> Iterator[None]:
     if binstar_client.multipart_files_upload is not _storage_post:
         _storage_post.original = binstar_client.multipart_files_upload  # type: ignore[attr-defined]
         binstar_client.multipart_files_upload = _storage_post
+    # anaconda-client draws its bar whatever the output is; ours appears on a terminal only
+    binstar_client.tqdm = _upload_bar
     previous, _storage.timeout = getattr(_storage, "timeout", None), timeout
+    _storage.name = name
     try:
         yield
     finally:
         _storage.timeout = previous
+
+
+def _upload_bar(total: int | None = None, **kwargs: Any) -> Any:
+    return progress.bar(total, getattr(_storage, "name", "upload"), **kwargs)
 
 
 def _client(token: str | None, api_url: str, verify: bool, timeout: float) -> Binstar:
@@ -300,7 +308,7 @@ class _Upload:
             kib = -(-self.local["size"] // 1024)
             print(f"uploading {self.path.name} ({kib} KiB) to {self.owner}/{','.join(self.labels)}", flush=True)
         self.sent = True
-        with open(self.path, "rb") as stream, _storage_timeout(self.timeout):
+        with open(self.path, "rb") as stream, _storage_timeout(self.timeout, self.path.name):
             self.api.upload(
                 self.owner, package.name, package.version, package.basename, stream, PackageType.CONDA,
                 None, dependencies=package.file_attrs.get("dependencies"),
@@ -426,3 +434,18 @@ def _name_version(basename: str) -> tuple[str, str]:
     stem = basename.rsplit("/", 1)[-1].removesuffix(".tar.bz2").removesuffix(".conda")
     name, version, _ = stem.rsplit("-", 2)
     return name, version
+
+
+def held(name: str, version: str, subdir: str, filename: str, *, owner: str, token: str | None,
+         timeout: float = 60) -> str | None:
+    """The sha256 (or, from a server that gives none, the md5) of the file OWNER holds, or None."""
+    api_url, verify = client_settings()
+    api = _client(token, api_url.rstrip("/"), verify, timeout)
+    try:
+        remote = api.distribution(owner, name, version, f"{subdir}/{filename}")
+    except errors.NotFound:
+        return None
+    except (errors.BinstarError, requests.RequestException) as err:
+        raise UserError(f"could not ask {api.domain} about {owner}/{subdir}/{filename} "
+                        f"({redact(err, token)}): check the server, or run `doit status` without --remote") from None
+    return remote.get("sha256") or remote.get("md5")

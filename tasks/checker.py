@@ -54,6 +54,16 @@ class SettingsChanged(config_changed):
     def _calc_digest(self) -> str:
         return self._digest
 
+    def __call__(self, task: Any, values: dict[str, Any]) -> bool:
+        """doit's check, saving the settings themselves beside their digest, so `doit status` can
+        say which one changed; one bound saver per task, not a new closure as doit makes."""
+        task.value_savers.append(self._saved)
+        last = values.get("_config_changed")
+        return last is not None and last == self._digest
+
+    def _saved(self) -> dict[str, Any]:
+        return {"_config_changed": self._digest, "_settings": self.config}
+
 
 def load_state(dep_manager: Any) -> int:
     """Read every task's saved state from doit's sqlite file in one query, before the up-to-date

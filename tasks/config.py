@@ -87,6 +87,7 @@ _ALIASES = {
     "channel-url": "channel_url",
     "label": "labels", "python": "pythons", "platform": "platforms",
 }
+_STATUS_OPTIONS = ("remote", "json")
 _FIELDS = {field.name: field for field in dataclasses.fields(Config)}
 
 
@@ -97,6 +98,8 @@ def load(root: Path, overrides: Mapping[str, str]) -> Config:
     values: dict[str, Any] = {}
     for key, value in raw.items():
         name = _ALIASES.get(key, key.replace("-", "_"))
+        if name in _STATUS_OPTIONS:  # an option of one task, not a release setting
+            raise UserError(f"{key}= is not a setting: give it to the status task, `doit status --{key}`")
         if name not in _FIELDS:
             known = ", ".join(sorted(k.replace("_", "-") for k in _FIELDS))
             raise UserError(f"unknown setting '{key}': use one of {known}")

@@ -21,7 +21,7 @@ from typing import Mapping, Any, Iterator, Sequence
 
 import win_cli_launchers
 
-from . import subdirs
+from . import progress, subdirs
 from .archive import Member, format_of, read_package, write_package
 from .errors import UserError
 
@@ -125,14 +125,23 @@ def convert_all(source: Path, outputs: Sequence[tuple[str, Path]], *, force: boo
     if not force:
         _refuse_compiled(source, payload, launchers)
     kept = [member for path, member in info.items() if path not in _REBUILT]
-    for plan, output in plans:
-        converted = list(_convert_payload(payload, plan, found.prefixes, launchers))
-        _refuse_collisions(source, converted)
-        index = {**found.index, **_index_fields(plan.target)}
-        if depends and plan.target in depends:
-            index["depends"] = list(depends[plan.target])
-        rebuilt = _info_files(index, converted, found.no_link)
-        write_package(output, [*kept, *rebuilt, *(out.member for out in converted)], timestamp=found.mtime)
+    with progress.bar(len(plans), f"converting {source.name}", unit="file") as done:
+        for plan, output in plans:
+            _write_converted(source, plan, output, payload, found, launchers, kept, (depends or {}).get(plan.target))
+            done.update()
+
+
+def _write_converted(source: Path, plan: _Plan, output: Path, payload: list[Member], found: _Info,
+                     launchers: set[str], kept: list[Member], depends: Sequence[str] | None) -> None:
+    """One output: the payload rewritten for plan.target, with its info/ files rebuilt (and its
+    own run requirements, when given)."""
+    converted = list(_convert_payload(payload, plan, found.prefixes, launchers))
+    _refuse_collisions(source, converted)
+    index = {**found.index, **_index_fields(plan.target)}
+    if depends is not None:
+        index["depends"] = list(depends)
+    rebuilt = _info_files(index, converted, found.no_link)
+    write_package(output, [*kept, *rebuilt, *(out.member for out in converted)], timestamp=found.mtime)
 
 
 def _read_info(source: Path, info: dict[str, Member]) -> _Info:

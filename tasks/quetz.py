@@ -16,6 +16,7 @@ from typing import Any
 import requests
 from rattler.package import IndexJson
 
+from . import progress
 from .anaconda import Confirmed, network_reason, redact, with_retries
 from .errors import UserError
 from .fsio import file_digests
@@ -90,10 +91,10 @@ class _Upload:
             print(f"uploading {self.path.name} ({kib} KiB) to {self.channel} on {self.url}", flush=True)
         self.sent = True
         params = {"sha256": self.local["sha256"], "force": "true" if replace else "false"}
-        with open(self.path, "rb") as stream:
+        with open(self.path, "rb") as stream, progress.bar(self.local["size"], self.path.name) as sent:
             answer = self.session.post(
                 f"{self.url}/api/channels/{self.channel}/upload/{self.path.name}",
-                params=params, data=stream, timeout=self.timeout,
+                params=params, data=progress.reading(stream, sent), timeout=self.timeout,
             )
         if answer.status_code == 409:  # someone, or our earlier unanswered attempt, got there first
             return
@@ -195,3 +196,19 @@ def download(url: str, into: Path, *, api_key: str | None, timeout: float = 60) 
                     handle.write(chunk)
     except requests.RequestException as err:
         raise UserError(f"{url} unreachable ({type(err).__name__})") from None
+
+
+def held(name: str, subdir: str, filename: str, *, url: str, channel: str, api_key: str | None,
+         timeout: float = 60) -> str | None:
+    """The sha256 of the file the quetz channel holds under this name, or None."""
+    session = requests.Session()
+    if api_key:
+        session.headers["X-API-Key"] = api_key
+    lookup = _Upload(session, Path(filename), subdir, name, {}, url.rstrip("/"), channel, False, timeout, api_key)
+    with session:
+        try:
+            record = lookup.lookup()
+        except (_ServerError, requests.RequestException) as err:
+            raise UserError(f"could not ask {url} about {lookup.where} ({redact(err, api_key)}): check the "
+                            "server, or run `doit status` without --remote") from None
+    return record.get("sha256") if record is not None else None

@@ -191,3 +191,37 @@ def _fetch_quetz(config: Config, artifact: P.Artifact, stamp: dict[str, Any], in
 
 
 _FETCHERS = {"local": _fetch_local, "anaconda": _fetch_anaconda, "quetz": _fetch_quetz}
+
+
+# -- what a target holds, for `doit status --remote` ------------------------------------------
+
+
+def held(config: Config, artifact: P.Artifact) -> str | None:
+    """The sha256 of the file the target holds under this artifact's name, or None (absent)."""
+    return _HOLDERS[config.target](config, artifact)
+
+
+def _held_local(config: Config, artifact: P.Artifact) -> str | None:
+    copy = P.paths(config).channel / artifact.subdir / artifact.filename
+    return fsio.file_digests(copy)["sha256"] if copy.exists() else None
+
+
+def _held_anaconda(config: Config, artifact: P.Artifact) -> str | None:
+    from . import anaconda
+    from .config import secrets
+
+    return anaconda.held(config.package, config.version, artifact.subdir, artifact.filename, owner=config.owner,
+                         token=secrets().anaconda_token, timeout=config.timeout)
+
+
+def _held_quetz(config: Config, artifact: P.Artifact) -> str | None:
+    from . import quetz
+    from .config import secrets
+
+    return quetz.held(config.package, artifact.subdir, artifact.filename, url=config.quetz_url,
+                      channel=config.channel, api_key=secrets().quetz_api_key, timeout=config.timeout)
+
+
+_HOLDERS: dict[str, Callable[[Config, P.Artifact], str | None]] = {
+    "local": _held_local, "anaconda": _held_anaconda, "quetz": _held_quetz,
+}

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -65,6 +66,48 @@ class Project:
     def executed(self, proc: subprocess.CompletedProcess) -> list[str]:
         """Names of the tasks a run executed (doit prints `.  name`)."""
         return [line[3:].strip() for line in proc.stdout.splitlines() if line.startswith(".  ")]
+
+
+@dataclass
+class Summary:
+    """The reporter's end-of-run table, read back: the header, each cell's states, the totals."""
+
+    header: list[str]
+    cells: dict[tuple[str, str], list[str]]  # (subdir, column header) -> states ("—": [])
+    totals: dict[str, int]
+    files: int
+    where: str
+    lines: list[str]  # the table, totals and where lines as printed
+
+    def by_state(self, package: str, version: str, number: int = 0) -> dict[str, set[str]]:
+        """state -> the file keys (`subdir/name-version-pyXY_N.tar.bz2`) whose cell names it."""
+        kinds: dict[str, set[str]] = {}
+        for (subdir, column), states in self.cells.items():
+            tag = "py" + column.removeprefix("python ").replace(".", "")
+            for state in states:
+                kinds.setdefault(state, set()).add(f"{subdir}/{package}-{version}-{tag}_{number}.tar.bz2")
+        return kinds
+
+
+def read_summary(stdout: str) -> Summary:
+    """Parse the last summary in stdout: header, rows (cells split on two or more spaces), then
+    `N files: n state, …` and the `published to …` line."""
+    from tasks.subdirs import ALL
+
+    lines = stdout.splitlines()
+    end = max(i for i, line in enumerate(lines) if re.match(r"^\d+ files?: ", line))
+    start = end
+    while re.split(r" {2,}", lines[start - 1])[0] in ALL:
+        start -= 1
+    header = re.split(r" {2,}", lines[start - 1])
+    cells = {}
+    for line in lines[start:end]:
+        row, *values = re.split(r" {2,}", line)
+        for column, value in zip(header[1:], values):
+            cells[(row, column)] = [] if value == "—" else value.split(", ")
+    totals = {state: int(n) for n, state in re.findall(r"(\d+) (\w+)", lines[end].partition(": ")[2])}
+    where = lines[end + 1] if end + 1 < len(lines) and lines[end + 1].startswith("published to") else ""
+    return Summary(header, cells, totals, int(lines[end].split()[0]), where, lines[start - 1:end + 1 + bool(where)])
 
 
 def new_project(folder: Path, sdists: tuple[Path, ...] = ()) -> Project:

@@ -96,3 +96,8 @@ def test_verify_installs_from_the_channels_when_given_else_offline_stand_ins(tmp
     assert install_channels(load(tmp_path, {"channels": "conda-forge,defaults"}), stubs) == \
         [published, "conda-forge", "defaults"]
     assert made == [1]  # no stand-ins made when real channels are named
+
+
+def test_status_options_given_as_settings_name_the_task_option(tmp_path):
+    with pytest.raises(UserError, match=r"^remote= is not a setting: give it to the status task, `doit status --remote`$"):
+        load(tmp_path, {"remote": "true"})

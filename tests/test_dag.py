@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import CHECKS, TINY_ARGS, new_project
+from conftest import CHECKS, TINY_ARGS, new_project, read_summary
 from tasks.verify import stub_channel
 
 TINY_SUBDIRS = ("linux-64", "win-64", "osx-arm64")
@@ -38,14 +38,14 @@ def test_full_release_builds_converts_publishes_and_verifies(released):
         assert sorted(repodata["packages"]) == ["crdagtiny-1.0.0-py36_0.tar.bz2", "crdagtiny-1.0.0-py37_0.tar.bz2"]
     manifest = json.loads((project.build / "release.json").read_text())
     assert len(manifest["files"]) == 6 and {f["state"] for f in manifest["files"]} == {"uploaded"}
-    assert "summary: built: 2" in first.stdout and "converted: 4" in first.stdout and "uploaded: 6" in first.stdout
+    assert read_summary(first.stdout).totals == {"built": 2, "converted": 4, "uploaded": 6}
 
 
 def test_second_run_executes_no_task(released):
     project, _ = released
     again = project.doit(*TINY_ARGS)
     assert project.executed(again) == []
-    assert "skipped: 6 (" in again.stdout  # the six published files, each up to date
+    assert read_summary(again.stdout).totals == {"skipped": 6}  # the six published files, each up to date
 
 
 def test_patched_recipe_is_the_walkthrough_shape(released):
@@ -123,7 +123,9 @@ def test_deleting_one_converted_file_restores_it_from_the_channel(project):
     # the published copy comes back (tasks/restore.py); its upload confirms it and records `restored`
     assert set(project.executed(rerun)) == {"convert:3.6", "upload:win-64/crdagtiny-1.0.0-py36_0.tar.bz2",
                                             "manifest", *CHECKS, "verify"}
-    assert "summary: restored: 1 (win-64/crdagtiny-1.0.0-py36_0.tar.bz2); skipped: 5 (" in rerun.stdout
+    table = read_summary(rerun.stdout)
+    assert table.by_state("crdagtiny", "1.0.0")["restored"] == {"win-64/crdagtiny-1.0.0-py36_0.tar.bz2"}
+    assert table.totals.get("restored") == 1 and "uploaded" not in table.totals
     assert artifacts(project.build) == before
 
 
@@ -147,7 +149,7 @@ def test_clean_then_release_publishes_identical_files_and_uploads_nothing(projec
     assert {p: p.read_bytes() for p in (project.build / "channel").rglob("*.tar.bz2")} == channel
     manifest = json.loads((project.build / "release.json").read_text())
     assert {f["state"] for f in manifest["files"]} == {"restored"}  # fetched back, nothing published
-    assert "uploaded" not in again.stdout.rpartition("summary:")[2]
+    assert "uploaded" not in read_summary(again.stdout).totals
 
 
 def test_upload_alone_runs_only_uploads_and_what_they_need(project):

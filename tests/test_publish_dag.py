@@ -26,7 +26,7 @@ import xxhash
 pytest.register_assert_rewrite("_anaconda_fixtures")
 from _anaconda_fixtures import OWNER, TOKEN, USER  # noqa: E402
 from anaconda_server import AnacondaServer  # noqa: E402
-from conftest import CHECKS, TINY_ARGS, Project, new_project  # noqa: E402
+from conftest import CHECKS, TINY_ARGS, Project, new_project, read_summary  # noqa: E402
 from tasks import subdirs  # noqa: E402
 
 pytest_plugins = ("_anaconda_fixtures",)  # anaconda_server, anaconda_home, make_package, quetz_server
@@ -127,14 +127,8 @@ def one_error(proc: subprocess.CompletedProcess) -> str:
 
 
 def summary(proc: subprocess.CompletedProcess) -> dict[str, set[str]]:
-    """The reporter's `summary: kind: n (file, ...); ...` line as kind -> files."""
-    line = next(line for line in proc.stdout.splitlines() if line.startswith("summary: "))
-    kinds = {}
-    for part in line.removeprefix("summary: ").split("; "):
-        kind, _, rest = part.partition(": ")
-        files = rest.partition(" (")[2].rstrip(")")
-        kinds[kind] = set(files.split(", ")) if files else set()
-    return kinds
+    """The reporter's summary table as state -> the files whose cell names it."""
+    return read_summary(proc.stdout).by_state(PACKAGE, VERSION)
 
 
 class StageFault:
@@ -477,3 +471,30 @@ def test_a_package_created_meanwhile_is_not_taken_for_an_existing_file(release, 
     proc = release.run(check=False)
     assert proc.returncode == 0, proc.stdout
     assert {k: v for k, v in release.held().items() if k in KEYS} == local_sha256(release.project)
+
+
+def test_uploads_off_a_terminal_write_plain_lines_only(release):
+    proc = release.run()
+    assert proc.stdout.count("uploading ") == len(KEYS)  # the plain record of each upload
+    assert not re.search(r"[\x00-\x09\x0b-\x1f\x7f]", proc.stdout + proc.stderr), proc.stderr
+    assert "%|" not in proc.stderr and "B/s" not in proc.stderr, proc.stderr  # anaconda-client's bar, kept off
+
+
+def test_status_remote_asks_the_server_and_flags_a_file_replaced_there(release):
+    release.run()
+    victim = KEYS[0]
+    with release.server._lock:
+        release.server.dists[:] = [d for d in release.server.dists if d.basename != victim]
+    other = victim.replace("py36", "py37") if "py36" in victim else victim.replace("py37", "py36")
+    release.server.seed(OWNER, PACKAGE, VERSION, victim, local_path(release.project, other).read_bytes())
+    before = len(release.server.calls())
+    quiet = release.run("status")
+    assert len(release.server.calls()) == before  # no request without --remote
+    assert "differs" not in quiet.stdout
+    proc = release.run("status", "--remote")
+    assert proc.returncode == 0 and len(release.server.calls()) > before
+    flagged = [line.split()[0] for line in proc.stdout.splitlines() if line.rstrip().endswith("differs")]
+    assert flagged == [victim], proc.stdout
+    assert sum(line.rstrip().endswith("  same") for line in proc.stdout.splitlines()) == len(KEYS) - 1
+    assert f"the server holds other bytes than our stamp for 1 file(s): {victim}" in proc.stdout
+    assert f"target {release.server.url} as {OWNER}, label main" in proc.stdout

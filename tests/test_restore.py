@@ -23,7 +23,7 @@ import requests
 
 pytest.register_assert_rewrite("_anaconda_fixtures")
 from _anaconda_fixtures import OWNER, TOKEN  # noqa: E402
-from conftest import TINY_ARGS, Project  # noqa: E402
+from conftest import TINY_ARGS, Project, read_summary  # noqa: E402
 from fake_conda import install  # noqa: E402
 from tasks import subdirs  # noqa: E402
 
@@ -58,12 +58,8 @@ class Release:
 
 
 def summary(proc: subprocess.CompletedProcess) -> dict[str, set[str]]:
-    line = next(line for line in proc.stdout.splitlines() if line.startswith("summary: "))
-    kinds = {}
-    for part in line.removeprefix("summary: ").split("; "):
-        kind, _, rest = part.partition(": ")
-        kinds[kind] = set(rest.partition(" (")[2].rstrip(")").split(", "))
-    return kinds
+    """The summary table's cells: state -> file keys."""
+    return read_summary(proc.stdout).by_state("crdagtiny", "1.0.0")
 
 
 def contract(release: Release) -> None:

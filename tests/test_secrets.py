@@ -118,7 +118,7 @@ def test_the_token_is_nowhere(tiny_release, tmp_path, monkeypatch, scenario):
         if scenario in ("uploaded", "skipped", "retried-after-5xx"):
             assert proc.returncode == 0, out
             assert len(anaconda.held()) == 6
-            assert f"summary: {'skipped' if scenario == 'skipped' else 'uploaded'}: 6" in out
+            assert f"6 files: 6 {'skipped' if scenario == 'skipped' else 'uploaded'}" in out
             if scenario == "retried-after-5xx":
                 assert out.count("retrying publishing") == 3
         elif scenario == "rejected-token":
