@@ -13,7 +13,7 @@ from doit.reporter import ConsoleReporter
 from .checker import load_state
 
 # Task prefix -> what the summary calls the files those tasks made.
-_KINDS = {"build": "built", "convert": "converted", "upload": "uploaded"}
+_KINDS = {"build": "built", "convert": "converted", "pack": "packed", "upload": "uploaded"}
 
 
 class ReleaseReporter(ConsoleReporter):
@@ -87,7 +87,7 @@ def _names(files: set[str], most: int = 20) -> str:
 def _files_of(task) -> list[str]:
     """The files a task is about: an upload's is in its name, a build's or conversion's are its
     targets (one per subdir)."""
-    if task.name.startswith(("build:", "convert:")) and task.targets:
+    if task.name.startswith(("build:", "convert:", "pack:")) and task.targets:
         return [f"{Path(target).parent.name}/{Path(target).name}" for target in task.targets]
     return [task.name.partition(":")[2]]
 
