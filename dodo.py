@@ -179,6 +179,7 @@ def task_select():
         "targets": [item.choice for item in PLAN.packs],
         "uptodate": [_changed("package", "version")],
         "verbosity": 2,
+        "clean": [(Step("manifest:clean"), [CONFIG])],  # source, which cleans otherwise, is not run
     }
 
 
