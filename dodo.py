@@ -29,6 +29,14 @@ from tasks.config import load, settle
 from tasks.errors import Step, UserError
 from tasks.report import ReleaseReporter
 
+def _no_wheel(config) -> frozenset[str]:
+    """platforms=all with binaries=wheels means every subdir the package has a wheel for: which
+    those are is read from build/downloads (asked of the index once), before the tasks are made."""
+    from tasks import wheels
+
+    return wheels.gaps(config)
+
+
 try:
     _ASKED = load(P.ROOT, doit_cmd._CMDLINE_VARS or {})
     CONFIG = settle(_ASKED, conda_engine.resolve(_ASKED.engine))
@@ -38,8 +46,12 @@ except UserError as err:
     raise SystemExit(f"error: {err}") from None
 
 NATIVE = subdirs.native()
-PLAN = plan.make(CONFIG, NATIVE)
 WHEELS = CONFIG.binaries == "wheels"  # each subdir's package from its own wheel: no sdist, no build
+try:
+    NO_WHEEL = _no_wheel(CONFIG) if WHEELS and CONFIG.all_platforms else frozenset()
+except UserError as err:
+    raise SystemExit(f"error: {err}") from None
+PLAN = plan.make(CONFIG, NATIVE, NO_WHEEL)
 
 
 def _unused() -> dict:

@@ -67,6 +67,11 @@ class Config:
         """The local checkout to release, or None when the sdist comes from PyPI."""
         return None if self.source == "pypi" else Path(self.source)
 
+    @property
+    def all_platforms(self) -> bool:
+        """platforms=all: with binaries=wheels, every subdir the package has a wheel for."""
+        return self.platforms == subdirs.ALL
+
     def subset(self, *names: str) -> dict[str, Any]:
         """The named settings as plain data, for doit's `config_changed`."""
         return {name: _plain(getattr(self, name)) for name in names}

@@ -66,11 +66,12 @@ class Plan:
         return {python or "noarch": tuple(files[python]) for python in pythons}
 
 
-def make(config: Config, native: str) -> Plan:
-    """What to build, convert and publish; the native build is published when its subdir is asked."""
+def make(config: Config, native: str, no_wheel: frozenset[str] = frozenset()) -> Plan:
+    """What to build, convert and publish; the native build is published when its subdir is asked.
+    no_wheel: the `subdir/python` pairs the index has no wheel for, left out (platforms=all)."""
     paths = P.paths(config)
     if config.binaries == "wheels":
-        return _from_wheels(config, paths)
+        return _from_wheels(config, paths, no_wheel)
     if config.noarch:
         build = _build(config, None, "noarch", paths.conda_bld)
         return Plan((build,), (), (build.artifact,))
@@ -87,13 +88,18 @@ def make(config: Config, native: str) -> Plan:
     return Plan(builds, conversions, native_published + converted)
 
 
-def _from_wheels(config: Config, paths: P.Paths) -> Plan:
+def wheel_pairs(config: Config) -> list[str]:
+    """`subdir/python` for each package binaries=wheels makes, before any is left out."""
+    return [f"{subdir}/{python}" for python in config.pythons for subdir in config.platforms]
+
+
+def _from_wheels(config: Config, paths: P.Paths, no_wheel: frozenset[str]) -> Plan:
     """binaries=wheels: no build and no conversion; one package per (subdir, Python) asked, each
     from its own wheel, so compiled code is never re-targeted."""
     packs = tuple(
         Pack(python, subdir, paths.wheel_choice(config.package, config.version, subdir, python),
              _artifact(config, python, subdir, paths.wheel_builds))
-        for python in config.pythons for subdir in config.platforms
+        for python in config.pythons for subdir in config.platforms if f"{subdir}/{python}" not in no_wheel
     )
     return Plan((), (), tuple(pack.artifact for pack in packs), packs)
 

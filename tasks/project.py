@@ -115,6 +115,11 @@ class Paths:
         """Which wheel serves (subdir, python), with its sha256: the `select` task's target."""
         return self.wheel_cache(package, version) / f"{subdir}-{pytag(python)}.json"
 
+    def wheel_gaps(self, package: str, version: str) -> Path:
+        """With platforms=all: which (subdir, Python) pairs were asked of the index and which have
+        no wheel there, so planning leaves those out without asking again."""
+        return self.wheel_cache(package, version) / "gaps.json"
+
     def wheel_stage(self, subdir: str, python: str) -> Path:
         return self.work / "wheel-stage" / f"{subdir}-{pytag(python)}"
 

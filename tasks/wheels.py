@@ -11,23 +11,27 @@ from __future__ import annotations
 
 import concurrent.futures
 import datetime
+import functools
 import io
 import json
 import os
 import tempfile
 import zipfile
 from pathlib import Path
-from typing import Sequence
+from typing import TYPE_CHECKING, Sequence
 
-from installer.destinations import SchemeDictionaryDestination
-from packaging.requirements import Requirement
-
-from . import build, convert, fsio, logs, subdirs, wheelmeta, wheeltags
+from . import fsio, logs, plan, subdirs, wheeltags
 from . import project as P
 from .config import Config
 from .errors import UserError
 from .plan import Pack
 from .runner import Runner, pip, run
+
+if TYPE_CHECKING:
+    from . import wheelmeta
+
+# Loaded by dodo.py on every run with binaries=wheels (for `gaps`): what only `pack` needs
+# (installer, rattler-build, the converter) is imported there.
 
 _NOT_FOUND = ("No matching distribution found", "Could not find a version that satisfies")
 _PARALLEL = 3  # pip calls at once: each waits on the index far more than on the CPU
@@ -37,17 +41,56 @@ _PARALLEL = 3  # pip calls at once: each waits on the index far more than on the
 
 
 def select(config: Config, packs: Sequence[Pack], runner: Runner = run) -> None:
-    """Record the wheel of each (subdir, Python); one line names every one that has none."""
+    """Record the wheel of each (subdir, Python); one line names every one that has none.  With
+    platforms=all, those are recorded as gaps and left out instead (`gaps`)."""
     todo = [pack for pack in packs if chosen_wheel(pack.choice) is None]
     with concurrent.futures.ThreadPoolExecutor(_PARALLEL) as pool:
         found = list(pool.map(lambda pack: _choose(config, pack, runner), todo))
     missing = [pack.name for pack, wheel in zip(todo, found) if wheel is None]
+    if config.all_platforms:
+        _record_gaps(config, [pack.name for pack in packs], missing)
+        if missing:
+            print(f"no wheel of {config.package} {config.version} for {', '.join(missing)}: "
+                  "left out of platforms=all")
+        return
     if missing:
         asked = [subdir for subdir in config.platforms
                  if not any(name.startswith(subdir + "/") for name in missing)]
         keep = f"platforms={','.join(asked)}" if asked else "another version"
         raise UserError(f"{config.package} {config.version} has no wheel for {', '.join(missing)}: drop them from "
                         f"platforms= ({keep}), or build natively on those platforms (binaries=build engine=conda)")
+
+
+def gaps(config: Config, runner: Runner = run) -> frozenset[str]:
+    """platforms=all: the `subdir/python` pairs the index has no wheel for, so that planning
+    leaves them out.  Read from build/downloads; pairs never asked are asked first (pip, once:
+    what the plan holds depends on the answer)."""
+    if not config.all_platforms:
+        return frozenset()
+    pairs = plan.wheel_pairs(config)
+    asked, missing = _read_gaps(config)
+    if not set(pairs) <= asked:
+        print(f"choosing {config.package} {config.version}'s wheels for platforms=all")
+        packs = plan.make(config, "", frozenset()).packs
+        select(config, [pack for pack in packs if pack.name not in asked], runner)
+        asked, missing = _read_gaps(config)
+    return frozenset(missing & set(pairs))
+
+
+def _read_gaps(config: Config) -> tuple[set[str], set[str]]:
+    try:
+        record = json.loads(P.paths(config).wheel_gaps(config.package, config.version).read_text())
+        return set(record["asked"]), set(record["missing"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return set(), set()
+
+
+def _record_gaps(config: Config, asked: list[str], missing: list[str]) -> None:
+    before_asked, before_missing = _read_gaps(config)
+    fsio.write_json(P.paths(config).wheel_gaps(config.package, config.version), {
+        "asked": sorted(before_asked | set(asked)),
+        "missing": sorted((before_missing - set(asked)) | set(missing)),
+    })
 
 
 def chosen_wheel(choice: Path) -> Path | None:
@@ -99,6 +142,8 @@ def _choose(config: Config, pack: Pack, runner: Runner) -> Path | None:
 
 def pack(config: Config, item: Pack) -> None:
     """The conda package of one (subdir, Python), from the wheel `select` chose for it."""
+    from . import build, wheelmeta
+
     wheel = chosen_wheel(item.choice)
     if wheel is None:
         raise UserError(f"the wheel chosen for {item.name} is missing or changed in {item.choice.parent}: "
@@ -134,42 +179,52 @@ def install(wheel: Path, stage: Path, subdir: str, python: str) -> None:
     from installer.sources import WheelFile
 
     scheme = {name: str(stage / folder) if folder else str(stage) for name, folder in layout(subdir, python).items()}
-    destination = _CondaDestination(scheme, subdir)
+    destination = _conda_destination()(scheme, subdir)
     with WheelFile.open(wheel) as source:
         install_wheel(source, destination, additional_metadata={"INSTALLER": b"conda\n"})
 
 
-class _CondaDestination(SchemeDictionaryDestination):
-    """installer's destination with conda's entry points: on unix `bin/NAME` with the prefix
-    placeholder in its shebang (conda rewrites it at install); on Windows `Scripts/NAME-script.py`
-    beside a launcher exe, as conda-build writes them (installer's own would be one .exe each)."""
+@functools.cache
+def _conda_destination():
+    from installer.destinations import SchemeDictionaryDestination
 
-    def __init__(self, scheme: dict[str, str], subdir: str) -> None:
-        windows = subdirs.is_windows(subdir)
-        python = f"{build.PLACEHOLDER}/python.exe" if windows else f"{build.PLACEHOLDER}/bin/python"
-        super().__init__(scheme, interpreter=python, script_kind="posix")
-        self.subdir, self.windows, self.launchers = subdir, windows, []
+    from . import build, convert
 
-    def write_script(self, name, module, attr, section):
-        if not self.windows:
-            return super().write_script(name, module, attr, section)
-        from installer.scripts import Script
+    class CondaDestination(SchemeDictionaryDestination):
+        """installer's destination with conda's entry points: on unix `bin/NAME` with the prefix
+        placeholder in its shebang (conda rewrites it at install); on Windows `Scripts/NAME-script.py`
+        beside a launcher exe, as conda-build writes them (installer's own would be one .exe each)."""
 
-        _, script = Script(name, module, attr, section).generate(self.interpreter, "posix")
-        body = convert._strip_shebang(script)  # the launcher runs the prefix's python.exe
-        record = self.write_file("scripts", f"{name}-script.py", io.BytesIO(body), is_executable=False)
-        exe = self.write_file("scripts", f"{name}.exe", io.BytesIO(launcher(self.subdir, section)), is_executable=True)
-        self.launchers.append(("scripts", exe))
-        return record
+        def __init__(self, scheme: dict[str, str], subdir: str) -> None:
+            windows = subdirs.is_windows(subdir)
+            python = f"{build.PLACEHOLDER}/python.exe" if windows else f"{build.PLACEHOLDER}/bin/python"
+            super().__init__(scheme, interpreter=python, script_kind="posix")
+            self.subdir, self.windows, self.launchers = subdir, windows, []
 
-    def finalize_installation(self, scheme, record_file_path, records):
-        super().finalize_installation(scheme, record_file_path, [*records, *self.launchers])
+        def write_script(self, name, module, attr, section):
+            if not self.windows:
+                return super().write_script(name, module, attr, section)
+            from installer.scripts import Script
+
+            _, script = Script(name, module, attr, section).generate(self.interpreter, "posix")
+            body = convert._strip_shebang(script)  # the launcher runs the prefix's python.exe
+            record = self.write_file("scripts", f"{name}-script.py", io.BytesIO(body), is_executable=False)
+            exe = self.write_file("scripts", f"{name}.exe", io.BytesIO(launcher(self.subdir, section)), is_executable=True)
+            self.launchers.append(("scripts", exe))
+            return record
+
+        def finalize_installation(self, scheme, record_file_path, records):
+            super().finalize_installation(scheme, record_file_path, [*records, *self.launchers])
+
+    return CondaDestination
 
 
 def launcher(subdir: str, section: str) -> bytes:
     """The launcher for an entry point: a GUI one (no console window) where win_cli_launchers
     ships it, the console launcher otherwise (0.1 ships only cli-32/cli-64)."""
     import win_cli_launchers
+
+    from . import convert
 
     if section == "gui":
         bits = {"win-32": "32", "win-64": "64", "win-arm64": "arm64"}[subdir]
@@ -182,6 +237,10 @@ def launcher(subdir: str, section: str) -> bytes:
 def depends(info: wheelmeta.WheelInfo, wheel_name: str, subdir: str, python: str) -> list[str]:
     """Python pinned to the minor version, the run requirements whose markers hold for this
     Python and subdir (in conda-forge names), and the floor the wheel's platform tag sets."""
+    from packaging.requirements import Requirement
+
+    from . import wheelmeta
+
     major, minor = python.split(".")
     specs = [f"python >={python},<{major}.{int(minor) + 1}.0a0"]
     environment = wheeltags.marker_environment(subdir, python)

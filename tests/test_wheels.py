@@ -196,3 +196,15 @@ def test_the_wheel_a_package_came_from_is_checked_before_packing(tmp_path, index
     proc = project.doit(*args, check=False, env=_env(index))
     one_clear_line(proc, "the wheel chosen for linux-64/", "is missing or changed", "run doit again")
     assert not (project.build / "wheel-builds" / _file("linux-64")).exists()
+
+
+def test_platforms_all_publishes_every_subdir_that_has_a_wheel_and_says_which_have_none(tmp_path, index):
+    project = new_project(tmp_path / "proj")
+    args = ("package=crdagext", "version=1.0.0", f"pythons={HOST}", "platforms=all", "binaries=wheels")
+    proc = project.doit(*args, env=_env(index))
+    left_out = [line for line in proc.stdout.splitlines() if line.startswith("no wheel of crdagext 1.0.0 for ")]
+    assert len(left_out) == 1 and f"linux-aarch64/{HOST}" in left_out[0] and "left out of platforms=all" in left_out[0]
+    published = sorted(p.parent.name for p in (project.build / "channel").rglob("crdagext-*.tar.bz2"))
+    assert published == sorted(PLATFORMS)
+    again = project.doit(*args, env={"PIP_NO_INDEX": "1", "PIP_FIND_LINKS": str(index.parent / "nowhere")})
+    assert project.executed(again) == [] and "no wheel of" not in again.stdout  # the gaps are remembered
