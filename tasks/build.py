@@ -256,10 +256,11 @@ def assemble(package: Package, stage: Path, output: Path, work: Path, *, recipe_
                 license_family=about.get("license_family"), summary=about.get("summary"),
                 description=about.get("description"), recipe_dir=recipe_dir,
                 license_files=[str(path) for path in license_files] or None,
-                archive_type=ArchiveType.TarBz2, compression_level=1,
+                archive_type=ArchiveType.Conda, compression_level=1, detect_prefix=False,
                 timestamp=datetime.datetime.fromtimestamp(package.epoch, datetime.timezone.utc),
             )
         except RattlerBuildError as err:
             raise UserError(f"could not assemble {package.name} for {package.subdir} ({err}): check the recipe") from None
-        # Packed fast (level 1), then completed and compressed once, in the final format.
+        # Packed fast (.conda, zstd level 1: a tenth of bzip2's time to write and to read back;
+        # no prefix scan, which complete does), then completed and compressed once, in the final format.
         convert.complete(Path(packed.path), output)
