@@ -240,18 +240,25 @@ class Package:
 
 
 def assemble(package: Package, stage: Path, output: Path, work: Path, *, recipe_dir: Path | None = None,
-             license_files: tuple[Path, ...] = ()) -> None:
+             license_files: tuple[Path, ...] = (), info_only: bool = False) -> None:
     """Pack a staging prefix as `output` (its suffix chooses the format) with py-rattler-build's
-    assemble_package, then complete info/ as conda-build would (convert.complete)."""
+    assemble_package, then complete info/ as conda-build would (convert.complete).
+
+    info_only: assemble_package writes info/ alone and the payload goes from the stage straight
+    into the final archive, not through an intermediate one (a wheel's repack, where that pass
+    was a fifth of the cost; the sdist builds keep their bytes as they were)."""
     from rattler_build import ArchiveType, RattlerBuildError, assemble_package
+
+    from .archive import read_folder
 
     about = package.about
     work.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(prefix="pack-", dir=work) as tmp:
+        files_dir = fsio.fresh_dir(Path(tmp) / "empty") if info_only else stage
         try:
             packed = assemble_package(
-                package.name, package.version, package.subdir, package.build_string, tmp,
-                files_dir=stage, depends=list(package.depends), build_number=package.build_number,
+                package.name, package.version, package.subdir, package.build_string, Path(tmp) / "out",
+                files_dir=files_dir, depends=list(package.depends), build_number=package.build_number,
                 noarch=package.noarch, homepage=about.get("home"), license=about.get("license"),
                 license_family=about.get("license_family"), summary=about.get("summary"),
                 description=about.get("description"), recipe_dir=recipe_dir,
@@ -263,4 +270,4 @@ def assemble(package: Package, stage: Path, output: Path, work: Path, *, recipe_
             raise UserError(f"could not assemble {package.name} for {package.subdir} ({err}): check the recipe") from None
         # Packed fast (.conda, zstd level 1: a tenth of bzip2's time to write and to read back;
         # no prefix scan, which complete does), then completed and compressed once, in the final format.
-        convert.complete(Path(packed.path), output)
+        convert.complete(Path(packed.path), output, read_folder(stage) if info_only else None)

@@ -160,7 +160,8 @@ def pack(config: Config, item: Pack) -> None:
         config.build_number, tuple(depends(info, wheel.name, item.subdir, item.python)), None,
         {"home": info.home or None, "license": info.license or None, "license_family": None,
          "summary": info.summary or None, "description": None}, wheel_epoch(wheel))
-    build.assemble(package, stage, item.artifact.path, paths.work, license_files=license_files(stage, info))
+    build.assemble(package, stage, item.artifact.path, paths.work, license_files=license_files(stage, info),
+                   info_only=True)
 
 
 def layout(subdir: str, python: str) -> dict[str, str]:
