@@ -449,4 +449,8 @@ def convert_release(config, python: str | None, source: Path, outputs: Sequence[
 def _native_depends(source: Path) -> list[str]:
     from rattler.package import IndexJson
 
-    return list(IndexJson.from_package_archive(source).depends)
+    try:
+        return list(IndexJson.from_package_archive(source).depends)
+    except Exception as err:  # rattler raises several types for a damaged archive
+        said = (str(err).strip().splitlines() or [type(err).__name__])[0]
+        raise UserError(f"{source.name} is corrupt ({said}): rebuild or download it again") from None
