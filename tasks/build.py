@@ -291,7 +291,13 @@ def license_files(value: str | Sequence[str] | None, source: Path, recipe_dir: P
     writes a placeholder name when it finds none, and that must not stop a release."""
     found = (next((folder / name for folder in (source, recipe_dir) if (folder / name).is_file()), None)
              for name in license_names(value))
-    return [path for path in found if path is not None]
+    # They land in info/licenses/ by file name: a vendored library's LICENSE beside the
+    # package's own would be a second member of the same name, which installers refuse.
+    shipped: dict[str, Path] = {}
+    for path in found:
+        if path is not None:
+            shipped.setdefault(path.name, path)
+    return list(shipped.values())
 
 
 def about_extras(meta: render.Rendered, paths: P.Paths) -> dict[str, Any]:

@@ -260,14 +260,14 @@ def depends(info: wheelmeta.WheelInfo, wheel_name: str, subdir: str, python: str
 def license_files(stage: Path, info: wheelmeta.WheelInfo) -> tuple[Path, ...]:
     """The license files the wheel's dist-info holds: `licenses/NAME` (metadata 2.4) or, as
     older setuptools wrote them, `NAME` at the dist-info's top."""
-    found: list[Path] = []
+    found: dict[str, Path] = {}  # by file name: they land side by side in info/licenses/
     for dist_info in sorted(stage.glob("**/*.dist-info")):
         for name in info.license_files:
             for candidate in (dist_info / "licenses" / name, dist_info / name):
                 if candidate.is_file():
-                    found.append(candidate)
+                    found.setdefault(candidate.name, candidate)
                     break
-    return tuple(found)
+    return tuple(found.values())
 
 
 def extension_modules(wheel: Path) -> tuple[str, ...]:

@@ -170,3 +170,17 @@ def test_a_python_the_package_excludes_is_one_line(tmp_path):
              "crdagnew/__init__.py": ""}
     _, proc = _release(tmp_path, "crdagnew", files, check=False)
     one_clear_line(proc, "crdagnew 1.0.0 requires Python >=3.99", f"drop {HOST} from pythons=")
+
+
+def test_license_files_of_vendored_libraries_ship_once_by_name(tmp_path):
+    """Found by the corpus (poetry-core, pdm-backend, tomlkit): the wheel lists its vendored
+    libraries' LICENSE files too; shipped side by side in info/licenses/ they were two members
+    of one name, and the package was refused as unsafe to install."""
+    from tasks import build
+
+    for name in ("LICENSE", "vendor/lib/LICENSE", "vendor/lib/NOTICE"):
+        (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / name).write_text(name)
+    shipped = build.license_files(("LICENSE", "vendor/lib/LICENSE", "vendor/lib/NOTICE", "absent"),
+                                  tmp_path, tmp_path / "recipe")
+    assert shipped == [tmp_path / "LICENSE", tmp_path / "vendor/lib/NOTICE"]
