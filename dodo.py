@@ -105,14 +105,13 @@ def task_source():
 
 
 def task_skeleton():
-    """Generate meta.yaml from the sdist with grayskull (classic format), checked against the wheel."""
+    """Generate meta.yaml from the sdist with grayskull (classic format)."""
     if WHEELS:
         return _unused()
-    grayskull = CONFIG.skeleton != "conda"
-    generate = Step("skeleton:generate" if grayskull else "conda_engine:skeleton")
+    generate = Step("skeleton:generate" if CONFIG.skeleton != "conda" else "conda_engine:skeleton")
     return {
         "actions": [(generate, [CONFIG])],
-        "file_dep": [PATHS.source_record] + ([PATHS.wheel_dir / "wheel.json"] if grayskull else []),
+        "file_dep": [PATHS.source_record],
         "targets": [PATHS.skeleton],
         "task_dep": _conda_dep("skeleton"),
         "uptodate": [_changed("skeleton")],
@@ -121,14 +120,15 @@ def task_skeleton():
 
 
 def task_recipe():
-    """Patch the skeleton with recipe/patch.yaml and the release settings."""
+    """Check the skeleton against the built wheel, then patch it with recipe/patch.yaml and the settings."""
     if WHEELS:
         return _unused()
     return {
         "actions": [(Step("recipe:apply"), [CONFIG])],
-        "file_dep": [PATHS.skeleton, P.PATCH],
+        "file_dep": [PATHS.skeleton, P.PATCH] + ([PATHS.wheel_dir / "wheel.json"] if CONFIG.skeleton != "conda" else []),
         "targets": [PATHS.meta],
-        "uptodate": [_changed("package", "maintainer", "build_number", "noarch")],
+        "uptodate": [_changed("package", "maintainer", "build_number", "noarch", "skeleton")],
+        "verbosity": 2,
     }
 
 

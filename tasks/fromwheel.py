@@ -40,7 +40,7 @@ def write(info: WheelInfo, build_requires: list[str], sdist_url: str, sha256: st
     lines = [
         f'{{% set version = "{info.version}" %}}', "",
         "package:", f"  name: {_quote(wheelmeta.conda_name(info.name))}", "  version: {{ version }}", "",
-        "source:", f"  url: {sdist_url}", f"  sha256: {sha256}", "",
+        "source:", *([f"  url: {sdist_url}", f"  sha256: {sha256}"] if sha256 else [f"  path: {sdist_url}"]), "",
         "build:", "  noarch: python",
     ]
     if info.console_scripts:

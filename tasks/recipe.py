@@ -72,7 +72,12 @@ def apply(config: Config) -> None:
     source = os.path.relpath(paths.source_tree, paths.recipe_dir)
     settings = Settings(config.maintainer, config.build_number, source, config.noarch, config.package)
     edits = load_patch(P.PATCH, config.package)
-    fsio.write_text(paths.meta, patch(paths.skeleton.read_text(encoding="utf-8"), edits, settings))
+    skeleton = paths.skeleton.read_text(encoding="utf-8")
+    if config.skeleton != "conda":  # grayskull's, checked against the wheel (conda skeleton's as it is)
+        from .skeleton import checked
+
+        skeleton = checked(config, skeleton)
+    fsio.write_text(paths.meta, patch(skeleton, edits, settings))
 
 
 # --- recipe/patch.yaml ---------------------------------------------------------------------

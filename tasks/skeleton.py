@@ -21,36 +21,57 @@ from .config import Config
 from .errors import UserError
 
 
-def generate(config: Config) -> None:
-    """grayskull's recipe, checked against the built wheel; the wheel's alone where grayskull fails.
+# The first line of a skeleton grayskull could not write: the recipe then comes from the wheel.
+FAILED = "# grayskull failed: "
 
-    Prints which it used.  What grayskull, setuptools and pip say goes to build/logs/skeleton.log."""
+
+def generate(config: Config) -> None:
+    """grayskull's recipe from the sdist; where grayskull fails, a one-line skeleton saying why
+    (the `recipe` task then writes the recipe from the wheel).  What grayskull, setuptools and
+    pip say goes to build/logs/skeleton.log."""
     paths = P.paths(config)
     paths.work.mkdir(parents=True, exist_ok=True)
-    wheel = build.wheel_file(config)
-    info = wheelmeta.read(wheel)
     log = paths.log("skeleton")
     with tempfile.TemporaryDirectory(prefix="skeleton-", dir=paths.work) as tmp:
-        sdist = _sdist(config, Path(tmp))
         try:
             with logs.captured(log):
-                text = _grayskull(sdist, Path(tmp) / "out")
+                text = _grayskull(_sdist(config, Path(tmp)), Path(tmp) / "out")
         except UserError as err:
-            failure = str(err)
-            text = None
-    files = _source_files(paths.source_tree)
-    if text is None:
-        text = fromwheel.write(info, fromwheel.build_requirements(_pyproject(paths.source_tree)),
-                               sdist.as_uri(), fsio.file_digests(sdist)["sha256"])
+            text = f"{FAILED}{err} (see {logs.shown(log)})\n"
+            print(f"{err}: the recipe will come from the wheel's metadata (see {logs.shown(log)})")
+    fsio.write_text(paths.skeleton, text)
+
+
+def checked(config: Config, skeleton: str) -> str:
+    """The skeleton checked against the built wheel (tasks/fromwheel.py): completed where grayskull
+    dropped what the wheel declares, or written from the wheel where grayskull failed.  Prints
+    which, and records it in work/skeleton/origin.json (release.json shows it)."""
+    paths = P.paths(config)
+    wheel = build.wheel_file(config)
+    info = wheelmeta.read(wheel)
+    if skeleton.startswith(FAILED):
+        failure = skeleton[len(FAILED):].strip()
+        url, sha256 = _sdist_of(config)
+        text = fromwheel.write(info, fromwheel.build_requirements(_pyproject(paths.source_tree)), url, sha256)
         origin = {"origin": "wheel", "why": failure}
-        said = f"recipe from the wheel's metadata: {failure} (see {logs.shown(log)})"
+        said = f"recipe from the wheel's metadata: {failure}"
     else:
-        text, notes = fromwheel.complete(text, info, files, pure=not build.compiled(wheel))
+        files = _source_files(paths.source_tree)
+        text, notes = fromwheel.complete(skeleton, info, files, pure=not build.compiled(wheel))
         origin = {"origin": "grayskull", "completed": notes}
         said = "recipe from grayskull" + (f", completed from the wheel ({'; '.join(notes)})" if notes else "")
     fsio.write_json(paths.recipe_origin, origin)
-    fsio.write_text(paths.skeleton, text)
     print(said)
+    return text
+
+
+def _sdist_of(config: Config) -> tuple[str, str]:
+    """The sdist's URL and sha256 for a recipe's source (the settings replace it by the tree)."""
+    paths = P.paths(config)
+    record = json.loads(paths.source_record.read_text())
+    if record["origin"] == "index":
+        return (paths.downloads / record["sdist"]).as_uri(), record["sha256"]
+    return paths.source_tree.as_uri(), ""
 
 
 def _source_files(tree: Path) -> set[str]:

@@ -86,7 +86,7 @@ def test_a_skeleton_round_trips_when_nothing_changes():
 
 
 def test_apply_writes_the_recipe_with_a_relative_source(tmp_path):
-    config = Config(build_dir=tmp_path)
+    config = Config(build_dir=tmp_path, skeleton="conda")  # conda skeleton's output, taken as it is
     paths = P.paths(config)
     paths.skeleton.parent.mkdir(parents=True)
     paths.skeleton.write_text((DATA / "btrdb-conda-skeleton.yaml").read_text())

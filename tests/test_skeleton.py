@@ -112,10 +112,13 @@ def test_when_grayskull_fails_the_recipe_comes_from_the_wheel(tmp_path, monkeypa
 
     monkeypatch.setattr(skeleton, "_grayskull", fails)
     skeleton.generate(config)
+    assert paths.skeleton.read_text().startswith(skeleton.FAILED)
+    assert "the recipe will come from the wheel's metadata" in capsys.readouterr().out
+    text = skeleton.checked(config, paths.skeleton.read_text())
     said = capsys.readouterr().out
     assert said.startswith("recipe from the wheel's metadata: grayskull could not read crdagtiny-1.0.0.tar.gz")
     assert json.loads(paths.recipe_origin.read_text())["origin"] == "wheel"
-    meta = render.render(paths.skeleton.read_text(), "3.11", "linux-64")
+    meta = render.render(text, "3.11", "linux-64")
     assert (meta.name, meta.version, meta.run) == ("crdagtiny", "1.0.0", ("python >=3.6", "attrs >=17.4"))
     assert meta.entry_points == ("crdagtiny-hello = crdagtiny.cli:main",)
     assert meta.test_imports == ("crdagtiny",)
