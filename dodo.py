@@ -248,7 +248,7 @@ def task_ci():
         "actions": [(Step("ci:generate"), [_ASKED, _OVERRIDES])],
         "params": [
             {"name": "output", "long": "output", "short": "o", "type": str,
-             "default": str(P.WORKFLOW.relative_to(P.ROOT)),
+             "default": P.WORKFLOW.relative_to(P.ROOT).as_posix(),
              "help": "where to write the workflow, relative to the project (default %(default)s)"},
         ],
         "uptodate": [False],  # cheap, and the file may have been edited by hand: always rewrite it

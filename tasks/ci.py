@@ -214,7 +214,7 @@ def command_line(overrides: dict[str, str], output: str, default: str) -> str:
 
 def generate(config: Config, overrides: dict[str, str], output: str) -> None:
     """The `ci` task's action: write the workflow at output (relative to the project)."""
-    default = str(P.WORKFLOW.relative_to(P.ROOT))
+    default = P.WORKFLOW.relative_to(P.ROOT).as_posix()
     target = Path(output) if Path(output).is_absolute() else P.ROOT / output
     engine = ci_engine(config.engine)
     text = render(workflow(config, engine), command_line(overrides, output, default))
