@@ -8,6 +8,7 @@ here) in its own copy of the project, then the verify job's merge-verify over th
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import shlex
@@ -18,15 +19,16 @@ import time
 from pathlib import Path
 
 import pytest
+import requests
 
 pytest.register_assert_rewrite("_crash_fixtures")
-from _crash_fixtures import OWNER, TOKEN, killed, local_artifacts, run_doit  # noqa: E402
+from _crash_fixtures import TOKEN, killed, local_artifacts, run_doit  # noqa: E402
 from conftest import new_project  # noqa: E402
 from tasks import ci  # noqa: E402
 from tasks.config import load  # noqa: E402
 from tasks.errors import UserError  # noqa: E402
 
-pytest_plugins = ("_crash_fixtures",)  # anaconda: the stand-in with anaconda-client's HOME
+pytest_plugins = ("_crash_fixtures", "_anaconda_fixtures")  # anaconda (stand-in + HOME), quetz_server
 
 ROOT = Path(__file__).resolve().parent.parent
 WALKTHROUGH = {"target": "anaconda"}  # the walkthrough's `anaconda upload --user pingthings`
@@ -196,22 +198,47 @@ def _job_argv(step_run: str) -> list[str]:
     return [word.replace("engine=conda", "engine=embedded") for word in words[2:]]
 
 
-def test_jobs_played_concurrently_converge_and_verify(tmp_path, tiny_sdist, anaconda):
-    """Three native jobs and a second run of linux-64 (a re-run on another runner) at once, one
-    of them SIGKILLed mid-upload and run again; the server ends with one copy of each file and the
-    verify job's merge-verify passes."""
-    data = workflow(TINY)
+def _play(tmp_path: Path, tiny_sdist: Path, settings: dict[str, str], env: dict[str, str],
+          crash: dict | None = None, killed_job: str = "") -> tuple[dict, dict, dict]:
+    """Every release job of the workflow for settings, plus a second run of the linux-64 job (a
+    re-run on another runner), each in its own project copy, all at once; killed_job under the
+    fault injector.  Returns the projects, each job's doit arguments and (code, stdout, stderr)."""
+    data = workflow(settings)
     runs = {job: next(s["run"] for s in spec["steps"] if s["name"] == "release")
             for job, spec in data["jobs"].items() if job != "verify"}
     plays = {**{job: _job_argv(run) for job, run in runs.items()}, "again-linux-64": _job_argv(runs["release-linux-64"])}
     projects = {name: new_project(tmp_path / name, (tiny_sdist,)) for name in plays}
-    env = anaconda.env()
-    crash = {"at": "binstar_client:multipart_files_upload", "nth": 1, "when": "body"}
     started = time.monotonic()
-    procs = {name: run_doit(projects[name], *argv, env=env, popen=True, crash=crash if name == "release-win-64" else None)
+    procs = {name: run_doit(projects[name], *argv, env=env, popen=True, crash=crash if name == killed_job else None)
              for name, argv in plays.items()}
     results = {name: (proc.wait(timeout=300), *proc.communicate()) for name, proc in procs.items()}
-    played = time.monotonic() - started
+    print(f"played {len(plays)} jobs concurrently in {time.monotonic() - started:.1f} s")
+    return projects, plays, results
+
+
+def _expected(projects: dict, plays: dict) -> dict[str, str]:
+    """`subdir/file` -> sha256 of what the jobs published; the two linux-64 jobs made equal bytes."""
+    expected: dict[str, str] = {}
+    for name, project in projects.items():
+        for key, sha in local_artifacts(project.build).items():
+            if key.split("/")[0] in _platforms(plays[name]):
+                assert expected.setdefault(key, sha) == sha, key
+    return expected
+
+
+def _merge_verify(root: Path, folders: list[Path], settings: dict[str, str], env: dict[str, str]) -> subprocess.CompletedProcess:
+    """The verify job's command, in a project copy of its own."""
+    words = ci.settings(load(ROOT, settings), "embedded")
+    return subprocess.run([sys.executable, "-m", "tasks.ci", "merge-verify", *map(str, folders), *words], cwd=root,
+                          env={**os.environ, **env}, capture_output=True, text=True, timeout=120)
+
+
+def test_jobs_played_concurrently_converge_and_verify(tmp_path, tiny_sdist, anaconda):
+    """Three native jobs and a second run of linux-64 at once, win-64 SIGKILLed mid-upload and run
+    again; the server ends with one copy of each file and the verify job's merge-verify passes."""
+    env = anaconda.env()
+    crash = {"at": "binstar_client:multipart_files_upload", "nth": 1, "when": "body"}
+    projects, plays, results = _play(tmp_path, tiny_sdist, TINY, env, crash, "release-win-64")
     assert killed(subprocess.CompletedProcess([], results.pop("release-win-64")[0]))
     for name, (code, out, err) in results.items():
         assert code == 0, f"{name}:\n{out}\n{err}"
@@ -219,22 +246,15 @@ def test_jobs_played_concurrently_converge_and_verify(tmp_path, tiny_sdist, anac
     rerun = run_doit(projects["release-win-64"], *plays["release-win-64"], env=env)
     assert rerun.returncode == 0, rerun.stdout + rerun.stderr
 
-    held = anaconda.held()
-    expected = {}
-    for name, project in projects.items():
-        published = {k: v for k, v in local_artifacts(project.build).items() if k.split("/")[0] in _platforms(plays[name])}
-        for key, sha in published.items():
-            assert expected.setdefault(key, sha) == sha, key  # the two linux-64 jobs made the same bytes
-    assert held == {key: [sha] for key, sha in expected.items()} and len(held) == 6  # one copy each
-    again = results["again-linux-64"][1] + results["release-linux-64"][1]
-    assert again.count("skipped linux-64/") + again.count("uploaded linux-64/") == 4
+    expected = _expected(projects, plays)
+    assert anaconda.held() == {key: [sha] for key, sha in expected.items()} and len(expected) == 6  # one copy each
+    said = results["again-linux-64"][1] + results["release-linux-64"][1]
+    assert said.count("skipped linux-64/") + said.count("uploaded linux-64/") == 4
 
-    folders = [str(projects[name].build) for name in plays]
-    settings = ci.settings(load(ROOT, TINY), "embedded")
     verifier = new_project(tmp_path / "verify")
-    done = subprocess.run([sys.executable, "-m", "tasks.ci", "merge-verify", *folders, *settings], cwd=verifier.root,
-                          env={**os.environ, **env}, capture_output=True, text=True, timeout=120)
+    done = _merge_verify(verifier.root, [projects[name].build for name in plays], TINY, env)
     assert done.returncode == 0, done.stdout + done.stderr
+    assert done.stdout.startswith("verified 6 files from 4 jobs on anaconda")
     merged = json.loads((verifier.build / "release.json").read_text())
     assert {f"{f['subdir']}/{f['file']}": f["sha256"] for f in merged["files"]} == expected
 
@@ -244,11 +264,37 @@ def test_jobs_played_concurrently_converge_and_verify(tmp_path, tiny_sdist, anac
     manifest = json.loads((projects["release-osx-arm64"].build / "release.json").read_text())
     manifest["files"][0]["sha256"] = "0" * 64
     (forged / "release.json").write_text(json.dumps(manifest))
-    bad = subprocess.run([sys.executable, "-m", "tasks.ci", "merge-verify", str(forged), *settings], cwd=verifier.root,
-                         env={**os.environ, **env}, capture_output=True, text=True, timeout=120)
+    bad = _merge_verify(verifier.root, [forged], TINY, env)
     assert bad.returncode == 1 and bad.stderr.startswith("error: anaconda does not hold 1 of 2 files"), bad.stderr
-    assert "Traceback" not in bad.stderr and OWNER not in bad.stdout
-    print(f"played 4 jobs concurrently in {played:.1f} s")
+    assert "Traceback" not in bad.stderr and len(bad.stderr.splitlines()) == 1
+
+    # A job that made other bytes under a published name (here another maintainer in about.json)
+    # gets the conflict line and publishes nothing: never a second copy.
+    other = new_project(tmp_path / "other", (tiny_sdist,))
+    clash = run_doit(other, *plays["release-linux-64"], "maintainer=someone-else", env=env)
+    lines = [line for line in (clash.stdout + clash.stderr).splitlines() if line.startswith("error:")]
+    assert clash.returncode != 0 and lines and all("sha256" in line for line in lines), clash.stdout + clash.stderr
+    assert anaconda.held() == {key: [sha] for key, sha in expected.items()}
+
+
+def test_jobs_played_against_quetz_converge_and_verify(tmp_path, tiny_sdist, quetz_server):
+    settings = {**TINY, "target": "quetz", "quetz-url": quetz_server.url, "channel": quetz_server.channel,
+                "platforms": "linux-64,win-64"}
+    env = {"QUETZ_API_KEY": quetz_server.api_key}
+    projects, plays, results = _play(tmp_path, tiny_sdist, settings, env)
+    for name, (code, out, err) in results.items():
+        assert code == 0, f"{name}:\n{out}\n{err}"
+        assert quetz_server.api_key not in out + err
+    expected = _expected(projects, plays)
+    assert len(expected) == 4
+    verifier = new_project(tmp_path / "verify")
+    done = _merge_verify(verifier.root, [projects[name].build for name in plays], settings, env)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert done.stdout.startswith("verified 4 files from 3 jobs on quetz")
+    for key, sha in expected.items():  # what quetz serves is what the jobs recorded, one file per name
+        subdir, name = key.split("/")
+        served = requests.get(f"{quetz_server.url}/get/{quetz_server.channel}/{subdir}/{name}", timeout=30)
+        assert hashlib.sha256(served.content).hexdigest() == sha
 
 
 def _platforms(argv: list[str]) -> list[str]:
