@@ -299,3 +299,11 @@ def test_jobs_played_against_quetz_converge_and_verify(tmp_path, tiny_sdist, que
 
 def _platforms(argv: list[str]) -> list[str]:
     return next(word.split("=", 1)[1] for word in argv if word.startswith("platforms=")).split(",")
+
+
+def test_committed_workflow_and_readme_show_what_doit_ci_writes():
+    """The walkthrough's workflow in .github/ and in the README is what `doit ci target=anaconda`
+    writes today: a change to tasks/ci.py that is not regenerated fails here."""
+    text = ci.render(workflow(WALKTHROUGH), "doit ci target=anaconda")
+    assert (ROOT / ".github" / "workflows" / "conda-release.yml").read_text(encoding="utf-8") == text
+    assert f"```yaml\n{text}```" in (ROOT / "README.md").read_text(encoding="utf-8")
