@@ -1,6 +1,6 @@
 """`doit ci`: the release as a GitHub Actions matrix, and the final job's merge-and-verify.
 
-Planning is pure: `workflow(config, engine, command)` returns the workflow as plain data (dicts in
+Planning is pure: `workflow(config, engine)` returns the workflow as plain data (dicts in
 a fixed order), `render` dumps it to the same bytes every time, `write` is the one effect.  The
 workflow's jobs run this project's own commands on each runner (`./dev release platforms=<subdir>
 …`); the last job runs `python -m tasks.ci merge-verify DIR… NAME=VALUE…`, which merges every
