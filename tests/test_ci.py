@@ -278,7 +278,12 @@ def test_jobs_played_concurrently_converge_and_verify(tmp_path, tiny_sdist, anac
 
 
 def test_jobs_played_against_quetz_converge_and_verify(tmp_path, tiny_sdist, quetz_server):
-    settings = {**TINY, "target": "quetz", "quetz-url": quetz_server.url, "channel": quetz_server.channel,
+    # A channel of its own: the quetz server is shared by the session, and test_publish_dag counts
+    # what its own release uploads to the channel OWNER.
+    made = requests.post(f"{quetz_server.url}/api/channels", json={"name": "ci-play", "private": False},
+                         headers={"X-API-Key": quetz_server.api_key}, timeout=30)
+    assert made.status_code == 201, made.text
+    settings = {**TINY, "target": "quetz", "quetz-url": quetz_server.url, "channel": "ci-play",
                 "platforms": "linux-64,win-64"}
     env = {"QUETZ_API_KEY": quetz_server.api_key}
     projects, plays, results = _play(tmp_path, tiny_sdist, settings, env)
@@ -293,7 +298,7 @@ def test_jobs_played_against_quetz_converge_and_verify(tmp_path, tiny_sdist, que
     assert done.stdout.startswith("verified 4 files from 3 jobs on quetz")
     for key, sha in expected.items():  # what quetz serves is what the jobs recorded, one file per name
         subdir, name = key.split("/")
-        served = requests.get(f"{quetz_server.url}/get/{quetz_server.channel}/{subdir}/{name}", timeout=30)
+        served = requests.get(f"{quetz_server.url}/get/ci-play/{subdir}/{name}", timeout=30)
         assert hashlib.sha256(served.content).hexdigest() == sha
 
 
