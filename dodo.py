@@ -2,6 +2,7 @@
 
     source -> skeleton -> recipe -> build:<py> -> convert:<py> -> upload:<file>
         -> manifest -> check:<py> -> verify          (and `status`, a view outside the DAG)
+    binaries=wheels:  select -> pack:<subdir>/<py> -> upload:<file> -> manifest -> check:<py> -> verify
 
 Settings come from recipe/release.toml and `doit NAME=VALUE` (see README).  This file only
 declares tasks; each step's work is done in tasks/<step>.py.
@@ -39,6 +40,14 @@ def _only_ci(argv: list[str]) -> bool:
     return words == ["ci"]
 
 
+def _no_wheel(config) -> frozenset[str]:
+    """platforms=all with binaries=wheels means every subdir the package has a wheel for: which
+    those are is read from build/downloads (asked of the index once), before the tasks are made."""
+    from tasks import wheels
+
+    return wheels.gaps(config)
+
+
 try:
     _OVERRIDES = dict(doit_cmd._CMDLINE_VARS or {})
     _ASKED = load(P.ROOT, _OVERRIDES)
@@ -51,7 +60,18 @@ except UserError as err:
     raise SystemExit(f"error: {err}") from None
 
 NATIVE = subdirs.native()
-PLAN = plan.make(CONFIG, NATIVE)
+WHEELS = CONFIG.binaries == "wheels"  # each subdir's package from its own wheel: no sdist, no build
+try:
+    NO_WHEEL = _no_wheel(CONFIG) if WHEELS and CONFIG.all_platforms else frozenset()
+except UserError as err:
+    raise SystemExit(f"error: {err}") from None
+PLAN = plan.make(CONFIG, NATIVE, NO_WHEEL)
+
+
+def _unused() -> dict:
+    """A task binaries=wheels does not run (a new dict each time: doit writes into it)."""
+    return {"actions": None, "doc": "(not used with binaries=wheels: the packages come from the wheels)"}
+
 STAMPS = P.stamps(CONFIG, PLAN.published)
 CONDA = conda_engine.conda_settings(CONFIG, CONFIG.engine)  # the steps that run conda tools
 
@@ -100,6 +120,8 @@ def task_source():
 
 def task_skeleton():
     """Generate meta.yaml from the sdist with grayskull (classic format), checked against the wheel."""
+    if WHEELS:
+        return _unused()
     grayskull = CONFIG.skeleton != "conda"
     generate = Step("skeleton:generate" if grayskull else "conda_engine:skeleton")
     return {
@@ -114,6 +136,8 @@ def task_skeleton():
 
 def task_recipe():
     """Patch the skeleton with recipe/patch.yaml and the release settings."""
+    if WHEELS:
+        return _unused()
     return {
         "actions": [(Step("recipe:apply"), [CONFIG])],
         "file_dep": [PATHS.skeleton, P.PATCH],
@@ -125,6 +149,8 @@ def task_recipe():
 def task_wheel():
     """Build one wheel of the source (its backend in place, or pip): what builds install and the
     skeleton is checked against."""
+    if WHEELS:
+        return _unused()
     if CONFIG.engine == "conda" and CONFIG.skeleton == "conda":
         return {"actions": None, "doc": "(not used: conda-build runs the recipe's pip install)"}
     return {
@@ -165,6 +191,32 @@ def task_convert():
             "targets": [artifact.path for artifact in item.artifacts],
             "task_dep": _conda_dep("converter"),
             "uptodate": [_changed("force", "converter")],
+            "clean": True,
+        }
+
+
+def task_select():
+    """Choose each (subdir, Python)'s wheel with pip (binaries=wheels): hash checked, cached in build/downloads."""
+    if not WHEELS:
+        return {"actions": None, "doc": "(binaries=wheels only: choose each platform's wheel)"}
+    return {
+        "actions": [(Step("wheels:select"), [CONFIG, PLAN.packs])],
+        "targets": [item.choice for item in PLAN.packs],
+        "uptodate": [_changed("package", "version")],
+        "verbosity": 2,
+        "clean": [(Step("manifest:clean"), [CONFIG])],  # source, which cleans otherwise, is not run
+    }
+
+
+def task_pack():
+    """Turn each chosen wheel into its subdir's conda package, laid out as conda-build would."""
+    for item in PLAN.packs:
+        yield {
+            "name": item.name,
+            "actions": [(Step("wheels:pack"), [CONFIG, item])],
+            "file_dep": [item.choice],
+            "targets": [item.artifact.path],
+            "uptodate": [_changed("format", "build_number", "binaries")],
             "clean": True,
         }
 
@@ -210,7 +262,7 @@ def task_check():
             "actions": [(Step("verify:check"), [CONFIG, build, artifacts, NATIVE])],
             "file_dep": [PATHS.manifest],
             "targets": [P.check_stamp(CONFIG, build)],
-            "uptodate": [_changed("channel_url", "engine", "channels")],
+            "uptodate": [_changed("channel_url", "engine", "channels", "binaries")],
         }
 
 

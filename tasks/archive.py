@@ -10,6 +10,7 @@ from __future__ import annotations
 import bz2
 import io
 import json
+import os
 import posixpath
 import re
 import tarfile
@@ -82,6 +83,18 @@ def read_package(path: Path) -> list[Member]:
     except _Unsafe as err:
         fix = "delete it and run doit to rebuild it, or get it from a channel you trust"
         raise UserError(f"{path.name} is unsafe to install ({err}): {fix}") from None
+    return members
+
+
+def read_folder(folder: Path) -> list[Member]:
+    """Every file and symlink under folder, as package members (paths relative to it)."""
+    members = []
+    for path in sorted(folder.rglob("*")):
+        name = path.relative_to(folder).as_posix()
+        if path.is_symlink():
+            members.append(Member(name, b"", 0o777, _safe_link(name, os.readlink(path))))
+        elif path.is_file():
+            members.append(Member(name, path.read_bytes(), path.stat().st_mode & 0o777))
     return members
 
 

@@ -67,10 +67,10 @@ def ci_engine(asked: str) -> str:
 
 
 def _one_job(config: Config, engine: str) -> bool:
-    """One build+convert job reaches every platform: a pure-Python build (the embedded engine's
-    are), a noarch one, or one whose binaries come from the index's wheels (`binaries=wheels`,
-    when that setting exists)."""
-    return engine != "conda" or config.noarch or getattr(config, "binaries", "") == "wheels"
+    """One job reaches every platform: a pure-Python build converted (the embedded engine's
+    are), a noarch one, or packages made from the index's own wheels (`binaries=wheels`: each
+    subdir's from its wheel, no native build)."""
+    return engine != "conda" or config.noarch or config.binaries == "wheels"
 
 
 def jobs(config: Config, engine: str) -> tuple[Job, ...]:
@@ -79,7 +79,7 @@ def jobs(config: Config, engine: str) -> tuple[Job, ...]:
         raise UserError("doit ci needs a target every runner reaches: add target=anaconda (or target=quetz "
                         "quetz-url=URL channel=NAME); a local channel does not outlive its runner")
     if _one_job(config, engine):
-        return (Job("linux-64", config.platforms),)
+        return (Job("linux-64", ("all",) if config.all_platforms else config.platforms),)
     native = [subdir for subdir in RUNNERS if subdir in config.platforms]
     if not native:
         raise UserError(f"engine=conda builds natively, and none of {', '.join(config.platforms)} has a "
@@ -98,6 +98,8 @@ def settings(config: Config, engine: str) -> list[str]:
              "maintainer": config.maintainer, "engine": engine, "target": config.target}
     if config.noarch:
         pairs["noarch"] = "true"
+    if config.binaries != "build":
+        pairs["binaries"] = config.binaries
     if config.channels:
         pairs["channels"] = ",".join(config.channels)
     if config.channel_url:

@@ -21,6 +21,7 @@ TARGETS = ("local", "anaconda", "quetz")
 ENGINES = ("auto", "embedded", "conda")
 SKELETONS = ("auto", "grayskull", "conda")
 CONVERTERS = ("auto", "in-house", "conda")
+BINARIES = ("build", "wheels")
 
 _NAME = re.compile(r"^[a-z0-9][a-z0-9._-]*$")
 _VERSION = re.compile(r"^[0-9]+(\.[0-9]+)*([._-]?[a-z0-9]+)*$", re.IGNORECASE)
@@ -50,6 +51,8 @@ class Config:
     skeleton: str = "auto"      # auto: conda skeleton with the conda engine, grayskull otherwise
     converter: str = "auto"     # auto: conda convert with the conda engine, in-house otherwise
     force: bool = False
+    # build: from the sdist (build + convert); wheels: each subdir's package from its own wheel.
+    binaries: str = "build"
     channel: str = ""
     quetz_url: str = ""
     # The conda channel `verify` installs from after an upload to anaconda or quetz.
@@ -67,6 +70,11 @@ class Config:
     def local_source(self) -> Path | None:
         """The local checkout to release, or None when the sdist comes from PyPI."""
         return None if self.source == "pypi" else Path(self.source)
+
+    @property
+    def all_platforms(self) -> bool:
+        """platforms=all: with binaries=wheels, every subdir the package has a wheel for."""
+        return self.platforms == subdirs.ALL
 
     def subset(self, *names: str) -> dict[str, Any]:
         """The named settings as plain data, for doit's `config_changed`."""
@@ -193,6 +201,9 @@ def validate(config: Config) -> None:
     _check_choice("engine", config.engine, ENGINES)
     _check_choice("skeleton", config.skeleton, SKELETONS)
     _check_choice("converter", config.converter, CONVERTERS)
+    _check_choice("binaries", config.binaries, BINARIES)
+    if config.binaries == "wheels":
+        _check_wheels(config)
     if not _OWNER.match(config.owner):
         raise UserError(f"owner={config.owner!r} is not an anaconda.org user or organisation name")
     for label in config.labels or ("",):
@@ -214,6 +225,16 @@ def validate(config: Config) -> None:
                             "channels=conda-forge,defaults")
     if config.converter == "conda" and config.format == "conda":
         raise UserError("converter=conda reads and writes only .tar.bz2: use format=tar.bz2 or converter=in-house")
+
+
+def _check_wheels(config: Config) -> None:
+    """The wheels come from the index, one per Python: settings about the sdist do not apply."""
+    if config.local_source is not None:
+        raise UserError(f"binaries=wheels takes the package's wheels from the package index, not source={config.source}: "
+                        "use source=pypi, or binaries=build")
+    if config.noarch:
+        raise UserError("binaries=wheels makes one package per platform and Python, not noarch: "
+                        "drop noarch=true, or use binaries=build")
 
 
 @dataclasses.dataclass(frozen=True)

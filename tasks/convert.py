@@ -420,24 +420,25 @@ def _quote(text: str) -> str:
     return f'"{text}"' if " " in text else text
 
 
-def complete(source: Path, output: Path, about: dict[str, Any] | None = None) -> Path:
+def complete(source: Path, output: Path, about: dict[str, Any] | None = None,
+             payload: Sequence[Member] | None = None) -> Path:
     """Finish a package freshly packed from a staging prefix, as conda-build would have.
 
     py-rattler-build's `assemble_package` records no prefix placeholders and writes neither
     info/files nor info/has_prefix.  Every text file holding conda's placeholder (entry-point
     shebangs) is recorded for rewriting at install; output's suffix chooses its format.  `about`
     adds the keys conda-build keeps in info/about.json that assemble_package has no argument for
-    (doc_url, dev_url, license_file, extra).
+    (doc_url, dev_url, license_file, extra).  payload: the package's files, when source holds
+    only its info/ (they are not read back).
     """
     format_of(output)
     members = read_package(source)
     info = {member.path: member for member in members if member.path.startswith("info/")}
     found = _read_info(source, info)
     text = Prefix(PREFIX_PLACEHOLDER, "text")
-    outputs = [
-        _Output(member, member.path, text if PREFIX_PLACEHOLDER.encode() in member.data else None)
-        for member in members if not member.path.startswith("info/")
-    ]
+    files = [member for member in members if not member.path.startswith("info/")] if payload is None else payload
+    outputs = [_Output(member, member.path, text if PREFIX_PLACEHOLDER.encode() in member.data else None)
+               for member in files]
     kept = [_about(member, about) if path == "info/about.json" and about else member
             for path, member in info.items() if path not in _REBUILT]
     rebuilt = _info_files(found.index, outputs, found.no_link)

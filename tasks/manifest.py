@@ -14,13 +14,18 @@ from .config import Config
 def write(config: Config, published: Sequence[P.Artifact]) -> None:
     """Collect the upload stamps (each one what the target confirmed) into one JSON file."""
     entries = [json.loads(P.stamp(config, artifact).read_text()) for artifact in published]
+    fsio.write_json(P.paths(config).manifest, {**header(config), "files": entries})
+
+
+def header(config: Config) -> dict:
+    """What release.json (and `doit status --json`) says of the release before its files."""
     origin = P.paths(config).recipe_origin
-    fsio.write_json(P.paths(config).manifest, {
+    return {
         "package": config.package, "version": config.version, "target": config.target,
         "owner": config.owner, "labels": list(config.labels),
         "channels": list(config.channels),  # what builds and the verify install resolved from
-        "recipe": json.loads(origin.read_text()) if origin.is_file() else None, "files": entries,
-    })
+        "recipe": json.loads(origin.read_text()) if origin.is_file() else None,  # grayskull or the wheel
+    }
 
 
 def clean(config: Config) -> None:

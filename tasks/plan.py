@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+from pathlib import Path
 
 from . import project as P
 from .config import Config
@@ -34,22 +35,43 @@ class Conversion:
 
 
 @dataclasses.dataclass(frozen=True)
+class Pack:
+    """One `pack:<subdir>/<python>` task (binaries=wheels): the wheel pip chose for that subdir
+    and Python (named in `choice`), turned into that subdir's conda package."""
+
+    python: str
+    subdir: str
+    choice: Path
+    artifact: P.Artifact
+
+    @property
+    def name(self) -> str:
+        return f"{self.subdir}/{self.python}"
+
+
+@dataclasses.dataclass(frozen=True)
 class Plan:
     builds: tuple[Build, ...]
     conversions: tuple[Conversion, ...]
     published: tuple[P.Artifact, ...]
+    packs: tuple[Pack, ...] = ()
 
     def checks(self) -> dict[str, tuple[P.Artifact, ...]]:
-        """One `check:<python>` task per build: the published files made from it, every subdir."""
-        files: dict[str | None, list[P.Artifact]] = {build.python: [] for build in self.builds}
+        """One `check:<python>` task per build (or per Python, from wheels): the published files
+        made from it, every subdir."""
+        pythons = [build.python for build in self.builds] or list(dict.fromkeys(p.python for p in self.packs))
+        files: dict[str | None, list[P.Artifact]] = {python: [] for python in pythons}
         for artifact in self.published:
             files[artifact.python].append(artifact)
-        return {build.name: tuple(files[build.python]) for build in self.builds}
+        return {python or "noarch": tuple(files[python]) for python in pythons}
 
 
-def make(config: Config, native: str) -> Plan:
-    """What to build, convert and publish; the native build is published when its subdir is asked."""
+def make(config: Config, native: str, no_wheel: frozenset[str] = frozenset()) -> Plan:
+    """What to build, convert and publish; the native build is published when its subdir is asked.
+    no_wheel: the `subdir/python` pairs the index has no wheel for, left out (platforms=all)."""
     paths = P.paths(config)
+    if config.binaries == "wheels":
+        return _from_wheels(config, paths, no_wheel)
     if config.noarch:
         build = _build(config, None, "noarch", paths.conda_bld)
         return Plan((build,), (), (build.artifact,))
@@ -64,6 +86,22 @@ def make(config: Config, native: str) -> Plan:
     native_published = tuple(b.artifact for b in builds if native in config.platforms)
     converted = tuple(artifact for conversion in conversions for artifact in conversion.artifacts)
     return Plan(builds, conversions, native_published + converted)
+
+
+def wheel_pairs(config: Config) -> list[str]:
+    """`subdir/python` for each package binaries=wheels makes, before any is left out."""
+    return [f"{subdir}/{python}" for python in config.pythons for subdir in config.platforms]
+
+
+def _from_wheels(config: Config, paths: P.Paths, no_wheel: frozenset[str]) -> Plan:
+    """binaries=wheels: no build and no conversion; one package per (subdir, Python) asked, each
+    from its own wheel, so compiled code is never re-targeted."""
+    packs = tuple(
+        Pack(python, subdir, paths.wheel_choice(config.package, config.version, subdir, python),
+             _artifact(config, python, subdir, paths.wheel_builds))
+        for python in config.pythons for subdir in config.platforms if f"{subdir}/{python}" not in no_wheel
+    )
+    return Plan((), (), tuple(pack.artifact for pack in packs), packs)
 
 
 def _build(config: Config, python: str | None, subdir: str, folder) -> Build:

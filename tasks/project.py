@@ -105,6 +105,27 @@ class Paths:
         return self.build / "platform-builds"
 
     @property
+    def wheel_builds(self) -> Path:
+        """binaries=wheels: each subdir's package, made from that subdir's own wheel."""
+        return self.build / "wheel-builds"
+
+    def wheel_cache(self, package: str, version: str) -> Path:
+        """The wheels pip chose, kept by `doit clean` as the sdists are."""
+        return self.downloads / "wheels" / f"{package}-{version}"
+
+    def wheel_choice(self, package: str, version: str, subdir: str, python: str) -> Path:
+        """Which wheel serves (subdir, python), with its sha256: the `select` task's target."""
+        return self.wheel_cache(package, version) / f"{subdir}-{pytag(python)}.json"
+
+    def wheel_gaps(self, package: str, version: str) -> Path:
+        """With platforms=all: which (subdir, Python) pairs were asked of the index and which have
+        no wheel there, so planning leaves those out without asking again."""
+        return self.wheel_cache(package, version) / "gaps.json"
+
+    def wheel_stage(self, subdir: str, python: str) -> Path:
+        return self.work / "wheel-stage" / f"{subdir}-{pytag(python)}"
+
+    @property
     def channel(self) -> Path:
         return self.build / "channel"
 
@@ -132,7 +153,7 @@ class Paths:
 
     def cleaned(self) -> tuple[Path, ...]:
         """What `doit clean` removes: the build outputs, never stamps, downloads or the channel."""
-        return (self.conda_bld, self.platform_builds, self.work)
+        return (self.conda_bld, self.platform_builds, self.wheel_builds, self.work)
 
 
 @dataclasses.dataclass(frozen=True)

@@ -189,7 +189,7 @@ def _reads_files(name: str) -> str:
 
 def _needs_build_tools(name: str) -> str:
     return (f"{name}() needs conda-build, and the embedded engine builds pure-Python packages only: "
-            "use engine=conda")
+            "use engine=conda, or binaries=wheels to release the package's own wheels")
 
 
 # --- YAML ----------------------------------------------------------------------------------

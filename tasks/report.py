@@ -22,9 +22,9 @@ if TYPE_CHECKING:  # the reporter imports no more than it needs on a no-op run's
     from .plan import Plan
 
 # Task prefix -> what the summary calls the files those tasks made.
-_KINDS = {"build": "built", "convert": "converted", "upload": "uploaded"}
+_KINDS = {"build": "built", "convert": "converted", "pack": "packed", "upload": "uploaded"}
 # Every word a cell can hold, in the order the totals line lists them.
-STATES = ("built", "converted", "restored", "uploaded", "skipped", "failed")
+STATES = ("built", "converted", "packed", "restored", "uploaded", "skipped", "failed")
 NOT_ASKED = "—"
 WIDTH = 100  # the summary fits this many columns (fewer on a narrower terminal)
 
@@ -128,8 +128,9 @@ class Layout:
 
     @classmethod
     def of(cls, config: Config, plan: Plan) -> Layout:
-        headers = {build.python: _header(build.python) for build in plan.builds}
-        place = {a.key: (a.subdir, headers[a.python]) for a in (*(b.artifact for b in plan.builds), *plan.published)}
+        files = (*(b.artifact for b in plan.builds), *plan.published)  # binaries=wheels: no builds
+        headers = {a.python: _header(a.python) for a in sorted(files, key=lambda a: _python_order(a.python))}
+        place = {a.key: (a.subdir, headers[a.python]) for a in files}
         rows = tuple(dict.fromkeys(subdir for subdir, _ in place.values()))
         columns = tuple(headers.values())
         return cls(f"{config.package} {config.version}", rows, columns, place, destination(config))
@@ -138,6 +139,10 @@ class Layout:
     def guess(cls, cells: Iterable[str]) -> Layout:
         """Without the plan (a reporter used on its own): one row per file."""
         return cls("file", tuple(cells), ("state",), {key: (key, "state") for key in cells}, "")
+
+
+def _python_order(python: str | None) -> tuple[int, ...]:
+    return tuple(int(part) for part in python.split(".")) if python else ()
 
 
 def _header(python: str | None) -> str:
@@ -228,7 +233,7 @@ def _width(stream: Any) -> int:
 def _files_of(task) -> list[str]:
     """The files a task is about: an upload's is in its name, a build's or conversion's are its
     targets (one per subdir)."""
-    if task.name.startswith(("build:", "convert:")) and task.targets:
+    if task.name.startswith(("build:", "convert:", "pack:")) and task.targets:
         return [f"{Path(target).parent.name}/{Path(target).name}" for target in task.targets]
     return [task.name.partition(":")[2]]
 

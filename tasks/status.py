@@ -153,7 +153,8 @@ def _waits(path: str, maker: str | None, never: Collection[str]) -> str:
         return f"needs {shown(Path(path))}, which is missing and no task makes"
     if maker in never:
         return f"after {maker}"
-    return f"runs after {maker} only if {Path(path).parent.name}/{Path(path).name} comes out different"
+    # the restore rule (tasks/restore.py): a published file comes back, and its upload confirms it
+    return f"runs after {maker} when {Path(path).parent.name}/{Path(path).name} is restored or comes out different"
 
 
 def _inputs_changed(added: Sequence[str], removed: Sequence[str]) -> list[str]:
@@ -215,9 +216,10 @@ def _size(size: int | None) -> str:
 
 
 def _write_json(config: Config, entries: Iterable[Entry], pending: Sequence[tuple[str, list[str]]], path: str) -> None:
-    """The manifest's shape (package, version, target, owner, labels, files), plus `pending`."""
-    data = {"package": config.package, "version": config.version, "target": config.target,
-            "owner": config.owner, "labels": list(config.labels), "files": [e.record() for e in entries],
+    """The manifest's shape (tasks/manifest.py header, then files), plus `pending`."""
+    from .manifest import header
+
+    data = {**header(config), "files": [e.record() for e in entries],
             "pending": [{"task": name, "reasons": why} for name, why in pending]}
     if path == "-":
         print(json.dumps(data, indent=2, sort_keys=True))

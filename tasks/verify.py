@@ -77,18 +77,56 @@ def install_check(config: Config, artifacts: Sequence[P.Artifact], subdir: str,
     return results
 
 
+def wheel_install_check(config: Config, artifacts: Sequence[P.Artifact], native: str) -> list[dict[str, Any]]:
+    """binaries=wheels: install every artifact for its own subdir (rattler links any platform's
+    package); for this machine's subdir, run the wheel's imports (its extension modules too)."""
+    results = []
+    for artifact in artifacts:
+        wheel, meta = _wheel_meta(config, artifact)
+        with tempfile.TemporaryDirectory(prefix="verify-", dir=P.paths(config).work) as tmp:
+            prefix = _install(config, artifact, artifact.subdir, meta, Path(tmp))
+            if artifact.subdir != native:
+                why = f"skipped (a {artifact.subdir} package; this machine is {native})"
+                tests = {"imports": {m: why for m in meta.test_imports}, "scripts": {}}
+            else:
+                tests = tests_of(config, artifact, meta, prefix, Path(tmp), wheel=wheel)
+            results.append({"file": artifact.key, "installed": True, **tests})
+    return results
+
+
+def _wheel_meta(config: Config, artifact: P.Artifact) -> tuple[Path, render.Rendered]:
+    """With no recipe, the tests come from the wheel: its importable and compiled modules and
+    its console scripts."""
+    from . import wheelmeta, wheels
+
+    assert artifact.python is not None  # wheels mode builds one package per Python
+    choice = P.paths(config).wheel_choice(config.package, config.version, artifact.subdir, artifact.python)
+    wheel = wheels.chosen_wheel(choice)
+    if wheel is None:
+        raise UserError(f"the wheel {artifact.key} was made from is gone from {choice.parent}: run doit again")
+    info = wheelmeta.read(wheel)
+    imports = tuple(dict.fromkeys([*info.modules, *wheels.extension_modules(wheel)]))
+    meta = render.Rendered(config.package, config.version, config.build_number, None, (), (), imports, (),
+                           info.console_scripts, None, None, {})
+    return wheel, meta
+
+
 def _install(config: Config, artifact: P.Artifact, subdir: str, meta: render.Rendered, tmp: Path) -> Path:
     import rattler
 
     from rattler.package import IndexJson
 
+    depends = list(IndexJson.from_package_archive(artifact.path).depends)
+    # `__glibc >=2.17`, `__osx >=11.0`: the target system's, given to the solver, never packages.
+    virtual = [spec for spec in depends if spec.startswith("__")]
     spec = f"{meta.name} =={meta.version} {artifact.filename.rsplit('-', 1)[1].split('.')[0]}"
-    depends = IndexJson.from_package_archive(artifact.path).depends
-    urls = install_channels(config, lambda: stub_channel(tmp / "stubs", subdir, depends))
+    real = [spec for spec in depends if spec not in virtual]
+    urls = install_channels(config, lambda: stub_channel(tmp / "stubs", subdir, real))
     channels = [rattler.Channel(url) for url in urls]
 
     async def solve_and_install() -> None:
         records = await rattler.solve(channels, [spec], platforms=[subdir, "noarch"],
+                                      virtual_packages=[_virtual(spec) for spec in virtual],
                                       channel_priority=rattler.ChannelPriority.Disabled)
         await rattler.install(records, tmp / "prefix", cache_dir=tmp / "cache",
                               platform=rattler.Subdir(subdir), show_progress=False)
@@ -107,6 +145,14 @@ def install_channels(config: Config, stubs: Callable[[], Path]) -> list[str]:
     (py-rattler reads no .condarc, so "the user's configuration" would be nothing; offline)."""
     published = published_channel(config)
     return [published, *config.channels] if config.channels else [published, stubs().as_uri()]
+
+
+def _virtual(spec: str):
+    """The system a virtual-package spec asks for, at its floor (`__glibc >=2.17` -> 2.17)."""
+    import rattler
+
+    name, version = stub_version(spec)
+    return rattler.GenericVirtualPackage(rattler.PackageName(name), rattler.Version(version), rattler.BuildString("0"))
 
 
 def stub_channel(folder: Path, subdir: str, depends: Sequence[str]) -> Path:
@@ -140,7 +186,7 @@ def stub_version(spec: str) -> tuple[str, str]:
 
 
 def tests_of(config: Config, artifact: P.Artifact, meta: render.Rendered, prefix: Path,
-             tmp: Path) -> dict[str, dict[str, str]]:
+             tmp: Path, wheel: Path | None = None) -> dict[str, dict[str, str]]:
     """The recipe's test imports and each console script's `--help` (or `--version`), run by this
     machine's Python from the installed prefix with the run dependencies beside it, fetched by
     pip as conda would resolve them.  Only a build for this machine's Python can be run."""
@@ -151,7 +197,7 @@ def tests_of(config: Config, artifact: P.Artifact, meta: render.Rendered, prefix
         return {"imports": {m: why for m in meta.test_imports}, "scripts": {s: why for s in scripts}}
     site = _site_packages(prefix, artifact.python, subdirs.is_windows(artifact.subdir))
     log = P.paths(config).log(f"check-{artifact.python or 'noarch'}")
-    deps, missing = _run_dependencies(config, tmp / "deps", log)
+    deps, missing = _run_dependencies(config, tmp / "deps", log, wheel)
     folders = [site] + ([deps] if deps else [])
     imports = {m: _judge(_python(folders, f"import {m}", prefix), m, site, missing) for m in meta.test_imports}
     failed = [f"import {m} {r}" for m, r in imports.items() if r.startswith("failed")]
@@ -173,14 +219,14 @@ def _site_packages(prefix: Path, python: str | None, windows: bool = False) -> P
     return prefix / "Lib" / "site-packages" if windows else prefix / f"lib/python{python}/site-packages"
 
 
-def _run_dependencies(config: Config, folder: Path, log: Path) -> tuple[Path | None, str]:
+def _run_dependencies(config: Config, folder: Path, log: Path, wheel: Path | None = None) -> tuple[Path | None, str]:
     """pip installs the wheel's run requirements (markers as pip evaluates them here) into a
     throw-away folder; (None, why) when pip cannot."""
     from . import build, logs, wheelmeta
     from .runner import pip, run as run_tool
 
     try:
-        requires = list(wheelmeta.read(build.wheel_file(config)).requires)
+        requires = list(wheelmeta.read(wheel or build.wheel_file(config)).requires)
     except (OSError, KeyError, ValueError, UserError):
         requires = []  # the conda engine built without a wheel: the recipe's own test decides
     if not requires:
@@ -259,7 +305,9 @@ def check(config: Config, build: str, artifacts: Sequence[P.Artifact], subdir: s
     archives = [check_archive(a.path) for a in artifacts]
     mine = [a for a in artifacts if a.subdir in (subdir, "noarch")]
     installs: list[dict[str, Any]] = []
-    if published_channel(config) is not None and mine:
+    if published_channel(config) is not None and config.binaries == "wheels":
+        installs = wheel_install_check(config, artifacts, subdir)
+    elif published_channel(config) is not None and mine:
         meta_text = P.paths(config).meta.read_text(encoding="utf-8")
         installs = _installer(config)(config, mine, subdir, meta_text)
     fsio.write_json(stamp, {"archives": archives, "installs": installs})

@@ -204,7 +204,8 @@ def test_package_with_compiled_code_is_refused_at_the_wheel(tmp_path):
     project = new_project(tmp_path / "proj", (make_sdist(tmp_path / "sdist", files),))
     proc = project.doit(*TINY_ARGS, check=False)
     one_clear_line(proc, "crdagtiny-1.0.0-py3-none-any.whl holds compiled code",
-                   "the embedded engine builds pure-Python packages only; use engine=conda")
+                   "the embedded engine builds pure-Python packages only; use engine=conda",
+                   "or binaries=wheels")
     assert not (project.build / "work" / "wheel" / "wheel.json").exists()
     for subdir in ("win-64", "osx-arm64"):
         for name in (PY36, PY37):

@@ -77,6 +77,9 @@ def test_platforms_without_a_runner_are_converted_by_the_first_native_job():
     assert ci.jobs(config, "conda") == (ci.Job("linux-64", ("linux-64", "linux-32")), ci.Job("osx-arm64", ("osx-arm64",)))
     noarch = load(ROOT, {**COMPILED, "noarch": "true"})
     assert len(ci.jobs(noarch, "conda")) == 1
+    wheels = load(ROOT, {**COMPILED, "binaries": "wheels", "platforms": "all"})
+    assert ci.jobs(wheels, "conda") == (ci.Job("linux-64", ("all",)),)  # each subdir from its own wheel
+    assert "binaries=wheels" in ci.settings(wheels, "conda")
 
 
 @pytest.mark.parametrize("settings, fix", [({}, "target=anaconda"), ({**COMPILED, "platforms": "linux-32"}, "runner")])

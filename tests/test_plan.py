@@ -48,3 +48,15 @@ def test_one_check_per_build_covers_every_published_file_once(tmp_path):
     assert {a.subdir for a in checks["3.6"]} == set(WALKTHROUGH)
     noarch = plan.make(load(tmp_path, {"noarch": "true"}), native="linux-64").checks()
     assert list(noarch) == ["noarch"] and [a.key for a in noarch["noarch"]] == ["noarch/btrdb-5.2.2-py_0.tar.bz2"]
+
+
+def test_wheels_plan_one_pack_per_subdir_and_python_and_no_build(tmp_path):
+    config = load(tmp_path, {"binaries": "wheels", "pythons": "3.11,3.12", "platforms": "linux-64,win-64,osx-arm64"})
+    result = plan.make(config, native="linux-64")
+    assert result.builds == () and result.conversions == ()
+    assert [p.name for p in result.packs][:3] == ["linux-64/3.11", "win-64/3.11", "osx-arm64/3.11"]
+    assert [a.key for a in result.published] == [p.artifact.key for p in result.packs]
+    assert all(a.path.parent.parent.name == "wheel-builds" for a in result.published)
+    assert result.packs[1].choice.name == "win-64-py311.json" and result.packs[1].choice.parent.name == "btrdb-5.2.2"
+    checks = result.checks()
+    assert list(checks) == ["3.11", "3.12"] and {a.subdir for a in checks["3.12"]} == {"linux-64", "win-64", "osx-arm64"}

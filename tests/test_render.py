@@ -180,8 +180,8 @@ def test_recipe_errors_name_the_line(run, line, fragment):
 @pytest.mark.parametrize("call, fix", [
     ("load_setup_py_data()", "write the values into the recipe, or use engine=conda"),
     ("load_file_data('pyproject.toml')", "write the values into the recipe, or use engine=conda"),
-    ("compiler('c')", "builds pure-Python packages only: use engine=conda"),
-    ("pin_compatible('numpy')", "builds pure-Python packages only: use engine=conda"),
+    ("compiler('c')", "builds pure-Python packages only: use engine=conda, or binaries=wheels to release the package's own wheels"),
+    ("pin_compatible('numpy')", "builds pure-Python packages only: use engine=conda, or binaries=wheels to release the package's own wheels"),
 ])
 def test_conda_build_functions_are_refused(call, fix):
     with pytest.raises(UserError) as err:

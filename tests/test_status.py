@@ -127,8 +127,10 @@ def test_status_after_a_file_is_deleted_names_it_and_the_task_that_remakes_it(re
     tasks = pending(proc.stdout)
     assert tasks["convert:3.6"] == [f"build/platform-builds/{victim} is missing"]
     assert tasks[f"upload:{victim}"] == [
-        f"runs after convert:3.6 only if {victim} comes out different"]
-    assert released.executed(released.doit(*ARGS)) == ["convert:3.6"]  # as said: same bytes, no upload
+        f"runs after convert:3.6 when {victim} is restored or comes out different"]
+    ran = released.executed(released.doit(*ARGS))
+    assert ran[:2] == ["convert:3.6", f"upload:{victim}"]  # as said: restored, then confirmed
+    assert all(not name.startswith(("build:", "upload:")) for name in ran[2:])
 
 
 def test_status_after_a_setting_changed_names_the_setting_and_its_values(released):
@@ -205,7 +207,7 @@ def test_reasons_name_the_setting_the_file_and_the_task_that_makes_it():
     saved = {"_config_changed": "old", "_settings": {"labels": ["main"], "force": False}}
     assert reasons(found, saved, {"/p/build/a.tar.bz2": "convert:3.6"}) == [
         "setting labels changed: main → main,rc",
-        "runs after convert:3.6 only if build/a.tar.bz2 comes out different",
+        "runs after convert:3.6 when build/a.tar.bz2 is restored or comes out different",
         "new inputs: /p/x1 and 1 more", "no longer input: /p/y"]
     assert reasons(found, {"_config_changed": "old"}, {})[0] == "its settings changed"  # a digest only
     makers = {"/p/build/a.tar.bz2": "convert:3.6"}
