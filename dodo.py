@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import functools
 import gc
+import sys
 
 # Loading a thousand tasks allocates tens of thousands of objects that live until doit exits; the
 # cyclic collector would walk them again and again (~0.15 s at 1,000 artifacts).  It is off until
@@ -29,6 +30,16 @@ from tasks.config import load, settle
 from tasks.errors import Step, UserError
 from tasks.report import ReleaseReporter
 
+def _only_ci(argv: list[str]) -> bool:
+    """The command line asks for the `ci` task alone (its options and settings aside)."""
+    words, skip = [], False
+    for word in argv:
+        if not skip and not word.startswith("-") and "=" not in word:
+            words.append(word)
+        skip = word in ("--output", "-o")  # the option's value is no task name
+    return words == ["ci"]
+
+
 def _no_wheel(config) -> frozenset[str]:
     """platforms=all with binaries=wheels means every subdir the package has a wheel for: which
     those are is read from build/downloads (asked of the index once), before the tasks are made."""
@@ -38,8 +49,11 @@ def _no_wheel(config) -> frozenset[str]:
 
 
 try:
-    _ASKED = load(P.ROOT, doit_cmd._CMDLINE_VARS or {})
-    CONFIG = settle(_ASKED, conda_engine.resolve(_ASKED.engine))
+    _OVERRIDES = dict(doit_cmd._CMDLINE_VARS or {})
+    _ASKED = load(P.ROOT, _OVERRIDES)
+    # `doit ci` only writes a workflow for other machines: engine=conda must not need conda here.
+    _LOCAL_ENGINE = "embedded" if _only_ci(sys.argv[1:]) else conda_engine.resolve(_ASKED.engine)
+    CONFIG = settle(_ASKED, _LOCAL_ENGINE)
     PATHS = P.paths(CONFIG)
     RUN_LOCK = lockfile.hold(PATHS.lock)
 except UserError as err:
@@ -277,3 +291,18 @@ def task_status():
         "verbosity": 2,
     }
 
+
+
+def task_ci():
+    """Write the GitHub Actions release matrix (.github/workflows/conda-release.yml) from the settings."""
+    # The engine as asked, not as this machine resolved it: the runners are other machines.
+    return {
+        "actions": [(Step("ci:generate"), [_ASKED, _OVERRIDES])],
+        "params": [
+            {"name": "output", "long": "output", "short": "o", "type": str,
+             "default": P.WORKFLOW.relative_to(P.ROOT).as_posix(),
+             "help": "where to write the workflow, relative to the project (default %(default)s)"},
+        ],
+        "uptodate": [False],  # cheap, and the file may have been edited by hand: always rewrite it
+        "verbosity": 2,
+    }

@@ -28,9 +28,11 @@ def atomic_path(target: Path) -> Iterator[Path]:
     for stale in target.parent.glob(f".{glob.escape(target.name)}.*.part"):  # left by a killed run
         stale.unlink(missing_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".part", dir=target.parent)
-    os.fchmod(fd, 0o666 & ~_UMASK)  # mkstemp makes 0600; a channel must be readable by its users
     os.close(fd)
     tmp_path = Path(tmp)
+    # mkstemp makes 0600; a channel must be readable by its users.  By path, not os.fchmod:
+    # Windows has no fchmod (and its chmod only sets read-only, which 0o666 leaves off).
+    os.chmod(tmp_path, 0o666 & ~_UMASK)
     try:
         yield tmp_path
         os.replace(tmp_path, target)

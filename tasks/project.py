@@ -17,6 +17,8 @@ PATCH = RECIPE / "patch.yaml"
 CONFIG_FILE = RECIPE / "release.toml"
 BUILD_CONFIG = RECIPE / "conda_build_config.yaml"
 DOIT_DB = ".doit.db"
+# What `doit ci` writes by default: the release as a GitHub Actions matrix.
+WORKFLOW = ROOT / ".github" / "workflows" / "conda-release.yml"
 
 
 def pytag(python: str) -> str:

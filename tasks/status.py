@@ -107,6 +107,10 @@ def _read(path: Path) -> dict[str, Any] | None:
 # -- what the next run would do: doit's own up-to-date check, with its reasons ------------------
 
 
+# Tasks `doit` never runs unasked (no default task depends on them): not part of "the next run".
+OUTSIDE_THE_RUN = ("status", "ci")
+
+
 def next_run(dodo: str) -> list[tuple[str, list[str]]]:
     """(task, reasons) for every task the next `doit` would execute, in doit's task order."""
     tasks = {task.name: task for task in load_tasks(vars(sys.modules[dodo]))}
@@ -115,7 +119,7 @@ def next_run(dodo: str) -> list[tuple[str, list[str]]]:
     makers = {target: name for name, task in tasks.items() for target in task.targets}
     pending = []
     for name, task in tasks.items():
-        if name == "status" or not task.actions:
+        if name in OUTSIDE_THE_RUN or not task.actions:
             continue
         status = manager.get_status(task, tasks, get_log=True)
         if status.status != "up-to-date":

@@ -10,7 +10,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
-import fcntl
 import json
 from pathlib import Path
 from typing import Any, Callable, Iterator
@@ -112,14 +111,13 @@ def _repodata_record(channel: Path, artifact: P.Artifact) -> dict[str, Any] | No
 
 @contextlib.contextmanager
 def locked(path: Path) -> Iterator[None]:
-    """An exclusive advisory lock: parallel tasks and runs take turns on a channel subdir."""
+    """An exclusive lock: parallel tasks and runs take turns on a channel subdir (filelock: flock
+    on POSIX, msvcrt on Windows)."""
+    from filelock import FileLock
+
     path.parent.mkdir(parents=True, exist_ok=True)
-    with open(path, "a") as handle:
-        fcntl.flock(handle, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(handle, fcntl.LOCK_UN)
+    with FileLock(path, thread_local=False):
+        yield
 
 
 def _anaconda(config: Config, artifact: P.Artifact, digests: dict[str, Any]) -> dict[str, Any]:

@@ -23,7 +23,7 @@ import tempfile
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
-from . import fsio, render
+from . import fsio, render, subdirs
 from . import project as P
 from .config import Config
 from .errors import UserError
@@ -195,7 +195,7 @@ def tests_of(config: Config, artifact: P.Artifact, meta: render.Rendered, prefix
     if artifact.python not in (None, host):
         why = f"skipped (a Python {artifact.python} build; this machine runs {host})"
         return {"imports": {m: why for m in meta.test_imports}, "scripts": {s: why for s in scripts}}
-    site = _site_packages(prefix, artifact.python)
+    site = _site_packages(prefix, artifact.python, subdirs.is_windows(artifact.subdir))
     log = P.paths(config).log(f"check-{artifact.python or 'noarch'}")
     deps, missing = _run_dependencies(config, tmp / "deps", log, wheel)
     folders = [site] + ([deps] if deps else [])
@@ -203,19 +203,20 @@ def tests_of(config: Config, artifact: P.Artifact, meta: render.Rendered, prefix
     failed = [f"import {m} {r}" for m, r in imports.items() if r.startswith("failed")]
     if failed:
         raise UserError(f"{artifact.key}: {failed[0]}: fix the package or the recipe's test imports")
-    ran = {name: _script(folders, prefix, name) for name in scripts}
+    ran = {name: _script(folders, prefix, name, subdirs.is_windows(artifact.subdir)) for name in scripts}
     failed = [f"{name} {r}" for name, r in ran.items() if r.startswith("failed")]
     if failed:
         raise UserError(f"{artifact.key}: console script {failed[0]}: fix the entry point or the package")
     return {"imports": imports, "scripts": ran}
 
 
-def _site_packages(prefix: Path, python: str | None) -> Path:
-    """Where the package landed: a noarch one goes to the site-packages of the prefix's python."""
+def _site_packages(prefix: Path, python: str | None, windows: bool = False) -> Path:
+    """Where the package landed: a noarch one goes to the site-packages of the prefix's python;
+    a Windows package (checked on a Windows runner) keeps it in Lib/, as conda lays it out there."""
     if python is None:
         found = sorted(prefix.glob("lib/python*/site-packages")) + sorted(prefix.glob("Lib/site-packages"))
         return found[0] if found else prefix / "site-packages"
-    return prefix / f"lib/python{python}/site-packages"
+    return prefix / "Lib" / "site-packages" if windows else prefix / f"lib/python{python}/site-packages"
 
 
 def _run_dependencies(config: Config, folder: Path, log: Path, wheel: Path | None = None) -> tuple[Path | None, str]:
@@ -264,11 +265,12 @@ def _judge(proc: subprocess.CompletedProcess, module: str, site: Path, missing: 
     return f"failed ({last.strip()})"
 
 
-def _script(folders: Sequence[Path], prefix: Path, name: str) -> str:
-    """A console script runs when `--help` or `--version` exits 0 (some take only one)."""
-    script = prefix / "bin" / name
+def _script(folders: Sequence[Path], prefix: Path, name: str, windows: bool = False) -> str:
+    """A console script runs when `--help` or `--version` exits 0 (some take only one).  On
+    Windows the script is Scripts/NAME-script.py (beside the NAME.exe launcher that runs it)."""
+    script = prefix / "Scripts" / f"{name}-script.py" if windows else prefix / "bin" / name
     if not script.is_file():
-        return "failed (not installed in bin/)"
+        return f"failed (not installed in {script.parent.name}/)"
     run_it = "import runpy\nrunpy.run_path(sys.argv[0], run_name='__main__')\n"
     for flag in ("--help", "--version"):
         proc = _python(folders, run_it, prefix, str(script), flag)
