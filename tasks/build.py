@@ -44,12 +44,13 @@ def wheel(config: Config, runner: Runner = run) -> None:
     record.unlink(missing_ok=True)
     out = fsio.fresh_dir(paths.wheel_dir / "dist")
     tree = paths.source_tree
-    backend = local_backend(tree)
+    system = build_system(tree)
+    backend = local_backend(system)
     env = NO_COMPILER if config.engine != "conda" else None
     if backend is None:
         result = runner(pip("wheel", "--no-deps", "--wheel-dir", str(out), str(tree)), env=env)
     else:
-        inside = [str(tree / folder) for folder in _backend_path(tree)]
+        inside = [str(tree / folder) for folder in system.get("backend-path", [])]
         result = runner([sys.executable, "-c", _BUILD_WHEEL, backend, str(out), *inside], cwd=str(tree), env=env)
     log = logs.write(paths.log("wheel"), result)
     wheels = sorted(out.glob("*.whl"))
@@ -77,14 +78,6 @@ def _wheel_failure(config: Config, result, log: Path, compiler_off: bool) -> str
                 f"build without a C compiler; {where}): the embedded engine builds pure-Python packages "
                 "only; use engine=conda, or binaries=wheels to release the package's own wheels")
     return f"could not build a wheel of {config.package} ({said}; {where}): check that the source builds with `pip wheel .`"
-
-
-def _backend_path(tree: Path) -> list[str]:
-    import tomllib
-
-    system = tomllib.loads((tree / "pyproject.toml").read_text(encoding="utf-8")).get("build-system", {}) \
-        if (tree / "pyproject.toml").is_file() else {}
-    return [str(folder) for folder in system.get("backend-path", [])]
 
 
 _BINARY = (".so", ".pyd", ".dll", ".dylib")
@@ -122,21 +115,26 @@ backend.build_wheel(sys.argv[2])
 _LEGACY = "setuptools.build_meta:__legacy__"
 
 
-def local_backend(tree: Path) -> str | None:
-    """The build backend to call in place, or None when pip must build with isolation because
-    this Python lacks one of the project's build requirements (or has a version they exclude).
-    The pipeline ships the common backends (setuptools, flit-core, hatchling, poetry-core,
-    pdm-backend, setuptools-scm, hatch-vcs) as a conda build's host environment would."""
+def build_system(tree: Path) -> dict:
+    """The source's pyproject.toml [build-system] table ({} without one)."""
     import tomllib
-
-    from packaging.requirements import InvalidRequirement, Requirement
 
     pyproject = tree / "pyproject.toml"
     try:
-        system = tomllib.loads(pyproject.read_text(encoding="utf-8")).get("build-system", {}) \
+        return tomllib.loads(pyproject.read_text(encoding="utf-8")).get("build-system", {}) \
             if pyproject.is_file() else {}
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as err:
         raise UserError(f"the source's pyproject.toml is not valid TOML ({err}): fix it in the package") from None
+
+
+def local_backend(system: dict) -> str | None:
+    """The build backend (of a build_system table) to call in place, or None when pip must build
+    with isolation because this Python lacks one of the project's build requirements (or has a
+    version they exclude).  The pipeline ships the common backends (setuptools, flit-core,
+    hatchling, poetry-core, pdm-backend, setuptools-scm, hatch-vcs) as a conda build's host
+    environment would."""
+    from packaging.requirements import InvalidRequirement, Requirement
+
     backend = system.get("build-backend", _LEGACY)
     for text in system.get("requires", ["setuptools"]):
         try:

@@ -63,10 +63,10 @@ def write(info: WheelInfo, build_requires: list[str], sdist_url: str, sha256: st
     return "\n".join(lines) + "\n"
 
 
-def build_requirements(pyproject: dict[str, Any]) -> list[str]:
-    """The host requirements a pip install of the source needs: its build-system requires."""
+def build_requirements(system: dict[str, Any]) -> list[str]:
+    """The host requirements a pip install of the source needs: its [build-system] requires."""
     specs = []
-    for text in pyproject.get("build-system", {}).get("requires", _BACKEND_DEFAULT):
+    for text in system.get("requires", _BACKEND_DEFAULT):
         converted = wheelmeta.conda_spec(text)
         if converted is not None and converted[1] is None:
             specs.append(converted[0])

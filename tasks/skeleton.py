@@ -52,7 +52,7 @@ def checked(config: Config, skeleton: str) -> str:
     if skeleton.startswith(FAILED):
         failure = skeleton[len(FAILED):].strip()
         url, sha256 = _sdist_of(config)
-        text = fromwheel.write(info, fromwheel.build_requirements(_pyproject(paths.source_tree)), url, sha256)
+        text = fromwheel.write(info, fromwheel.build_requirements(build.build_system(paths.source_tree)), url, sha256)
         origin = {"origin": "wheel", "why": failure}
         said = f"recipe from the wheel's metadata: {failure}"
     else:
@@ -76,15 +76,6 @@ def _sdist_of(config: Config) -> tuple[str, str]:
 
 def _source_files(tree: Path) -> set[str]:
     return {path.relative_to(tree).as_posix() for path in tree.rglob("*") if path.is_file()}
-
-
-def _pyproject(tree: Path) -> dict:
-    import tomllib
-
-    try:
-        return tomllib.loads((tree / "pyproject.toml").read_text(encoding="utf-8"))
-    except (OSError, tomllib.TOMLDecodeError, UnicodeDecodeError):
-        return {}
 
 
 def _sdist(config: Config, folder: Path) -> Path:

@@ -38,12 +38,12 @@ def _tree(folder, pyproject: str | None = None, files: dict[str, str] = TINY_FIL
 ], ids=["no-pyproject", "no-build-system", "setuptools", "marker", "flit", "hatchling", "absent-requirement",
         "too-old", "backend-path"])
 def test_which_backend_is_called_in_place(tmp_path, pyproject, backend):
-    assert build.local_backend(_tree(tmp_path, pyproject)) == backend
+    assert build.local_backend(build.build_system(_tree(tmp_path, pyproject))) == backend
 
 
 def test_a_pyproject_that_is_not_toml_is_one_clear_error(tmp_path):
     with pytest.raises(UserError, match=r"pyproject.toml is not valid TOML .*: fix it in the package"):
-        build.local_backend(_tree(tmp_path, "[build-system\n"))
+        build.build_system(_tree(tmp_path, "[build-system\n"))
 
 
 def _config(tmp_path) -> Config:

@@ -190,5 +190,5 @@ def test_the_wheel_alone_writes_a_recipe_that_renders(info):
 
 def test_build_requirements_come_from_pyproject():
     assert fromwheel.build_requirements({}) == ["setuptools"]
-    pyproject = {"build-system": {"requires": ["flit_core>=3.2,<4", "tomli; python_version < '3.11'"]}}
-    assert fromwheel.build_requirements(pyproject) == ["flit-core >=3.2,<4"]  # conda-forge's name
+    system = {"requires": ["flit_core>=3.2,<4", "tomli; python_version < '3.11'"]}
+    assert fromwheel.build_requirements(system) == ["flit-core >=3.2,<4"]  # conda-forge's name
